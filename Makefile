@@ -1,0 +1,15 @@
+# The two commands of the README.
+.PHONY: run test install lint schemas
+
+run:            ## install, start the sandbox, meltano run tap-pipedrive target-duckdb, report
+	scripts/run.sh
+
+test: install   ## install, lint, run every test (offline, against the sandbox)
+	.venv/bin/ruff check .
+	.venv/bin/pytest -q
+
+install:
+	scripts/install.sh
+
+schemas:        ## regenerate tap_pipedrive/schemas from Pipedrive's OpenAPI specs
+	.venv/bin/python scripts/generate_schemas.py $(SPEC_DIR)

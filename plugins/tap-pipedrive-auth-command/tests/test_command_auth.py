@@ -1,0 +1,104 @@
+"""The installed tap discovers `command` through its entry point and syncs the sandbox with a
+token that an external command prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import requests
+
+from tap_pipedrive.sandbox import Sandbox
+
+TAP = str(Path(sys.executable).with_name("tap-pipedrive"))
+SECRET = "api-LEAKCHECK-plugin-5e1f"
+
+
+def tap(tmp_path, config, *args, env=None):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
+    return subprocess.run([TAP, "--config", str(path), *args], capture_output=True, text=True,
+                          env={**run_env, **(env or {})}, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def printing(text: str, exit_code: int = 0) -> str:
+    """A token_command that prints `text` and exits with `exit_code`."""
+    code = f"print({text!r}); raise SystemExit({exit_code})"
+    return shlex.join([sys.executable, "-c", code])
+
+
+def record_ids(stdout: str, stream: str) -> list[int]:
+    messages = (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))
+    return [m["record"]["id"] for m in messages
+            if m["type"] == "RECORD" and m["stream"] == stream]
+
+
+@pytest.fixture
+def sb():
+    with Sandbox(records=50, api_token=SECRET) as sandbox:
+        yield sandbox
+
+
+def test_entry_point_is_declared():
+    found = {ep.name: ep.value for ep in entry_points(group="tap_pipedrive.auth")}
+    assert found.get("command") == "tap_pipedrive_auth_command"
+
+
+def test_tap_discovers_the_method_through_the_entry_point(tmp_path):
+    about = json.loads(tap(tmp_path, {}, "--about", "--format", "json").stdout)
+    assert "command" in about["settings"]["properties"]["auth_method"]["enum"]
+    assert "token_command" in about["settings"]["properties"]
+    # With entry points switched off, the method is gone: it came from the entry point.
+    off = tap(tmp_path, {}, "--about", "--format", "json",
+              env={"TAP_PIPEDRIVE_LOAD_PLUGINS": "0"})
+    assert "command" not in json.loads(off.stdout)["settings"]["properties"]["auth_method"]["enum"]
+
+
+def test_sync_with_an_api_token_from_a_command(sb, tmp_path):
+    run = tap(tmp_path, {"auth_method": "command", "token_command": printing(sb.api_token),
+                         "api_url": sb.url})
+    assert run.returncode == 0, run.stderr
+    assert sorted(record_ids(run.stdout, "deals")) == sorted(
+        r["id"] for r in sb.data.records("deals"))
+    assert {r["auth"] for r in sb.requests} == {"token"}
+    assert SECRET not in run.stderr
+
+
+def test_sync_with_a_bearer_token_from_a_command(sb, tmp_path):
+    location = requests.get(f"{sb.url}/oauth/authorize", allow_redirects=False, timeout=10,
+                            params={"client_id": sb.client_id,
+                                    "redirect_uri": "http://127.0.0.1:9/cb"}).headers["Location"]
+    code = location.split("code=")[1].split("&")[0]
+    access = requests.post(f"{sb.url}/oauth/token", auth=(sb.client_id, sb.client_secret),
+                           timeout=10, data={"grant_type": "authorization_code", "code": code,
+                                             "redirect_uri": "http://127.0.0.1:9/cb"}
+                           ).json()["access_token"]
+    run = tap(tmp_path, {"auth_method": "command", "token_command": printing(access),
+                         "token_command_kind": "bearer", "api_url": sb.url})
+    assert run.returncode == 0, run.stderr
+    assert record_ids(run.stdout, "users")
+    assert {r["auth"] for r in sb.requests if r["path"].startswith("/api/")} == {"bearer"}
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (printing(SECRET, exit_code=3), "exited with status 3"),
+        (printing(""), "printed nothing"),
+        ("/nonexistent/helper --get", "was not found"),
+    ],
+)
+def test_failing_command_is_one_line_error(sb, tmp_path, command, says):
+    run = tap(tmp_path, {"auth_method": "command", "token_command": command, "api_url": sb.url})
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-pipedrive: error: token_command"), run.stderr
+    assert says in last
+    assert SECRET not in run.stderr + run.stdout

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv and install the tap with its test tools, Meltano and the example auth plugin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+pip_install() {
+  if ! .venv/bin/python -m pip install --disable-pip-version-check "$@" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    echo "install failed: pip install $*" >&2
+    exit 1
+  fi
+}
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+pip_install --upgrade pip
+pip_install -e '.[test]' 'meltano==4.4.*'
+for plugin in plugins/*/; do
+  [[ -f "$plugin/pyproject.toml" ]] && pip_install -e "$plugin"
+done
+.venv/bin/tap-pipedrive --version >/dev/null
+echo "installed into .venv" >&2

@@ -1,0 +1,1 @@
+"""tap-pipedrive: a Singer tap for Pipedrive with pluggable authentication."""

@@ -1,0 +1,247 @@
+"""The OAuth client every OAuth method and `auth` command uses: authorization URL, code
+exchange and refresh against Pipedrive's OAuth server.
+
+Pipedrive authenticates the client with HTTP Basic (client id and secret) and takes a form
+body; codes live 5 minutes, access tokens about an hour, and refresh tokens do not rotate
+(the same one comes back, valid for another 60 days of disuse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import requests
+
+from tap_pipedrive.errors import AuthError
+
+DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
+DEFAULT_CALLBACK_URL = "http://127.0.0.1:8765/callback"
+TIMEOUT = 30  # seconds for one call to the token endpoint
+LEEWAY = 120  # refresh this long before expiry, so a request never carries a dying token
+
+REAUTHORIZE = (
+    "authorize again: `tap-pipedrive auth login` (desktop), or `auth url` then "
+    "`auth exchange --verifier CODE` (web, headless)"
+)
+
+
+class RefreshTokenRejected(AuthError):
+    """The refresh token is invalid or expired: only a new authorization helps."""
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """A custom OAuth app as registered in Pipedrive's Developer Hub."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str = DEFAULT_CALLBACK_URL
+    oauth_url: str = DEFAULT_OAUTH_URL
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A token response, with the time it was received so that its expiry is known.
+
+    `expires_in` is None for a token handed over in the config (its age is unknown: it is
+    used until Pipedrive rejects it). `code_sha256` names the authorization code the tokens
+    came from, so a headless run can tell a new `oauth_verifier` from one already exchanged.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_in: float | None = None
+    obtained_at: float = field(default_factory=time.time)
+    scope: str = ""
+    api_domain: str | None = None
+    token_type: str = "Bearer"
+    code_sha256: str | None = None
+
+    @classmethod
+    def from_response(cls, body: dict[str, Any], previous: Tokens | None = None) -> Tokens:
+        if not body.get("access_token"):
+            raise AuthError("the OAuth server's answer holds no access_token")
+        kept = previous or cls(access_token="")
+        return cls(
+            access_token=body["access_token"],
+            # Pipedrive re-issues the same refresh token; keep ours if one is ever left out.
+            refresh_token=body.get("refresh_token") or kept.refresh_token,
+            expires_in=float(body["expires_in"]) if body.get("expires_in") else None,
+            scope=body.get("scope") or kept.scope,
+            api_domain=body.get("api_domain") or kept.api_domain,
+            token_type=body.get("token_type") or "Bearer",
+            code_sha256=kept.code_sha256,
+        )
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.expires_in is None else self.obtained_at + self.expires_in
+
+    def is_fresh(self, now: float | None = None) -> bool:
+        """Usable for the next request: present, and not within the leeway of its expiry."""
+        if not self.access_token:
+            return False
+        if self.expires_in is None:
+            return True
+        leeway = min(LEEWAY, self.expires_in / 4)  # short-lived tokens (tests) stay usable
+        return (now or time.time()) < self.obtained_at + self.expires_in - leeway
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, secrets included: for the encrypted file only."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tokens:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def token_response(self) -> dict[str, Any]:
+        """The token response as Pipedrive shapes it (what `auth exchange`/`refresh` print)."""
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "refresh_token": self.refresh_token,
+            "scope": self.scope,
+            "expires_in": None if self.expires_in is None else int(self.expires_in),
+            "api_domain": self.api_domain,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What `auth status` may show: never a token."""
+        expires_at = self.expires_at
+        if expires_at is None:
+            expiry = "unknown (a token given in the config is used until it is rejected)"
+        else:
+            left = expires_at - time.time()
+            expiry = _iso(expires_at) + (f" (in {left / 60:.0f} min)" if left > 0 else " (expired)")
+        return {
+            "api_domain": self.api_domain,
+            "scope": self.scope,
+            "access_token_expires": expiry,
+            "refresh_token": "present" if self.refresh_token else "none",
+        }
+
+    def with_code(self, code: str) -> Tokens:
+        return replace(self, code_sha256=code_digest(code))
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def parse_verifier(value: str) -> str:
+    """The code from `oauth_verifier`/`--verifier`: the bare code, or the whole redirect URL
+    pasted from the browser's address bar."""
+    value = value.strip()
+    if "code=" not in value and "error=" not in value:
+        return value
+    query = parse_qs(urlparse(value).query if "://" in value else value.lstrip("?"))
+    if error := query.get("error"):
+        raise AuthError(consent_error(error[0]))
+    if code := query.get("code"):
+        return code[0]
+    raise AuthError("the verifier is a URL without a `code` parameter; paste the code itself "
+                    "or the whole URL the browser was sent back to")
+
+
+def consent_error(error: str) -> str:
+    if error == "user_denied":
+        return ("access was denied on Pipedrive's consent page (error=user_denied); "
+                "authorize again and choose Allow")
+    return f"Pipedrive's authorization page answered error={error}; " + REAUTHORIZE
+
+
+class OAuthClient:
+    """Pipedrive's OAuth endpoints for one app. Raises `AuthError` with a readable message."""
+
+    def __init__(self, app: OAuthApp) -> None:
+        self.app = app
+        self.base = app.oauth_url.rstrip("/")
+
+    def authorization_url(self, state: str) -> str:
+        # No `scope`: Pipedrive takes the scopes from the app's settings in Developer Hub.
+        query = {"client_id": self.app.client_id, "redirect_uri": self.app.redirect_uri}
+        return f"{self.base}/oauth/authorize?{urlencode({**query, 'state': state})}"
+
+    def exchange(self, code: str) -> Tokens:
+        """GetOAuthAccessToken: the authorization code (the verifier) for tokens."""
+        body = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": self.app.redirect_uri}
+        return Tokens.from_response(self._token(body, secrets=(code,))).with_code(code)
+
+    def refresh(self, tokens: Tokens) -> Tokens:
+        """RefreshOAuthAccessToken: a new access token; the rest carries over."""
+        if not tokens.refresh_token:
+            raise AuthError("no OAuth refresh token to refresh with; " + REAUTHORIZE)
+        body = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+        return Tokens.from_response(self._token(body, secrets=(tokens.refresh_token,)), tokens)
+
+    def _token(self, form: dict[str, str], secrets: tuple[str, ...]) -> dict[str, Any]:
+        url = f"{self.base}/oauth/token"
+        try:
+            response = requests.post(
+                url,
+                data=form,
+                auth=(self.app.client_id, self.app.client_secret),
+                headers={"Accept": "application/json"},
+                timeout=TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise AuthError(
+                f"could not reach the OAuth server {url}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            said = redact(_said(response), self.app.client_secret, *secrets)
+            raise token_error(form["grant_type"], response.status_code, said)
+        try:
+            return response.json()
+        except ValueError:
+            raise AuthError(f"the OAuth server {url} answered 200 without JSON") from None
+
+
+def token_error(grant: str, status: int, said: str) -> AuthError:
+    """Pipedrive's token-endpoint errors, said in terms of what to do next."""
+    text = said.lower()
+    if "has expired" in text and "code" in text:
+        return AuthError("the authorization code has expired (codes are valid for 5 minutes); "
+                         + REAUTHORIZE)
+    if "redirect_uri" in text:
+        return AuthError("callback_url is not the redirect URI registered for the OAuth app "
+                         "in Pipedrive's Developer Hub; set it to exactly that value")
+    if "authorization_code" in text or (grant == "authorization_code" and "grant" in text):
+        return AuthError("the authorization code was rejected: it is wrong or was already "
+                         "used (each code works once); " + REAUTHORIZE)
+    if "refresh_token" in text or (grant == "refresh_token" and "grant" in text):
+        return RefreshTokenRejected(
+            "the OAuth refresh token was rejected: it expires after 60 days without use, and "
+            "when the app is uninstalled; " + REAUTHORIZE)
+    if "client" in text:
+        return AuthError("Pipedrive rejected the OAuth client credentials: check "
+                         "oauth_client_id and oauth_client_secret")
+    return AuthError(f"the OAuth server refused the {grant} request ({status}): "
+                     f"{said or 'no reason given'}")
+
+
+def _said(response: requests.Response) -> str:
+    """Pipedrive's words, whether RFC 6749 style (error, error_description) or its own."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if not isinstance(body, dict):
+        return ""
+    parts = [body.get(k) for k in ("error", "error_description", "message")]
+    return ": ".join(dict.fromkeys(p for p in parts if isinstance(p, str) and p))
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

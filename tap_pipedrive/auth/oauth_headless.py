@@ -1,0 +1,52 @@
+"""`oauth-headless`: no browser here. Option 1: the code (`oauth_verifier`) is obtained on
+another machine from `auth url`, and the first run here (`auth test`, or a sync) exchanges it
+and creates the settings file. Option 2: a settings file made by `auth login` elsewhere is
+copied here. Either way later runs refresh from the file (initiate_oauth=REFRESH)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tap_pipedrive.auth.hookspecs import hookimpl
+from tap_pipedrive.auth.oauth import OAuthClient, Tokens, code_digest, parse_verifier
+from tap_pipedrive.auth.oauth_method import OAuthMethod
+from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.errors import AuthError
+
+
+def _new_code(config: Mapping[str, Any], stored: Tokens | None) -> str | None:
+    """The verifier's code unless the stored tokens were already made from it (codes work once)."""
+    if not config.get("oauth_verifier"):
+        return None
+    code = parse_verifier(config["oauth_verifier"])
+    return None if stored and stored.code_sha256 == code_digest(code) else code
+
+
+class OAuthHeadless(OAuthMethod):
+    name = "oauth-headless"
+    description = "OAuth app on a machine without a browser: a verifier or a copied settings file."
+
+    def starting_tokens(
+        self, config: Mapping[str, Any], store: SettingsFile | None
+    ) -> Tokens | None:
+        tokens = super().starting_tokens(config, store)
+        return None if _new_code(config, tokens) else tokens  # a new code replaces old tokens
+
+    def obtainer(
+        self, config: Mapping[str, Any], client: OAuthClient, mode: str, tokens: Tokens | None
+    ) -> Callable[[], Tokens] | None:
+        code = _new_code(config, tokens)
+        return functools.partial(client.exchange, code) if code else None
+
+    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+        return AuthError(
+            f"no OAuth tokens in {store.path if store else 'the settings file'}: set "
+            "oauth_verifier to a code from `tap-pipedrive auth url` opened on a machine with a "
+            "browser, or copy the settings file that `auth login` made there to this path")
+
+
+@hookimpl
+def register_auth_methods(register) -> None:
+    register(OAuthHeadless())

@@ -1,0 +1,152 @@
+"""OAuthSettingsLocation: the file where OAuth tokens persist between runs.
+
+Encryption. The file holds a Fernet token (AES-128-CBC + HMAC-SHA256, authenticated) of the
+tokens as JSON. The key is derived with HKDF-SHA256 from the OAuth app's client secret and a
+random salt stored next to the ciphertext (a new salt on every write). Why the client secret:
+every OAuth connection supplies it anyway, so there is no extra key to manage or lose; the
+file alone reveals nothing; and the same file opens on another machine that has the same
+client credentials (the headless flow's "copy the settings file over" option). It is a
+high-entropy random string issued by Pipedrive, so a fast KDF is enough. Keyrings were ruled
+out because containers and CI hosts, where this tap mostly runs, have none. Consequence: a
+new client secret makes an old file unreadable, which is reported with what to do.
+
+Hygiene. Mode 0600 in a 0700 folder; written atomically (temporary file in the same folder,
+fsync, os.replace); a refresh holds `<file>.lock` (filelock) and re-reads the file before
+deciding to refresh, so two runs at once refresh once and never corrupt the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from filelock import FileLock, Timeout
+
+from tap_pipedrive.auth.oauth import REAUTHORIZE, Tokens
+from tap_pipedrive.errors import AuthError
+
+FILE_NAME = "OAuthSettings.txt"
+FORMAT = "tap-pipedrive-oauth-settings"
+VERSION = 1
+LOCK_TIMEOUT = 120  # seconds; a refresh takes one HTTP call
+
+
+def default_location() -> Path:
+    return platformdirs.user_config_path("tap-pipedrive") / FILE_NAME
+
+
+def _fernet(client_secret: str, salt: bytes) -> Fernet:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
+                info=f"{FORMAT} v{VERSION}".encode())
+    return Fernet(base64.urlsafe_b64encode(hkdf.derive(client_secret.encode())))
+
+
+class SettingsFile:
+    """Tokens at rest, encrypted with a key derived from the client secret."""
+
+    def __init__(self, path: str | os.PathLike[str], client_secret: str) -> None:
+        self.path = Path(path).expanduser()
+        self._secret = client_secret
+        # One lock object per file object: reentrant, so a refresh can hold it around save().
+        self._lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT, mode=0o600)
+
+    def __repr__(self) -> str:
+        return f"SettingsFile({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def load(self) -> Tokens | None:
+        """The stored tokens, None when there is no file; an `AuthError` saying what to do
+        when it cannot be read."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AuthError(f"cannot read the OAuth settings file {self.path} "
+                            f"({exc.strerror}); check its permissions") from None
+        try:
+            envelope = json.loads(raw)
+            if envelope.get("format") != FORMAT:
+                raise ValueError
+            salt = base64.urlsafe_b64decode(envelope["salt"])
+            token = envelope["data"].encode()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise AuthError(f"the OAuth settings file {self.path} is damaged or not a "
+                            f"tap-pipedrive settings file; delete it and " + REAUTHORIZE) from None
+        try:
+            data = json.loads(_fernet(self._secret, salt).decrypt(token))
+        except InvalidToken:
+            raise AuthError(
+                f"cannot decrypt the OAuth settings file {self.path}: it was written with "
+                f"another oauth_client_secret (or altered); use the client secret it was "
+                f"made with, or delete it and " + REAUTHORIZE) from None
+        return Tokens.from_dict(data)
+
+    def save(self, tokens: Tokens) -> None:
+        """Replace the file's content with these tokens, atomically and under the lock."""
+        salt = os.urandom(16)
+        envelope = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kdf": "HKDF-SHA256(oauth_client_secret, salt)",
+            "cipher": "Fernet",
+            "salt": base64.urlsafe_b64encode(salt).decode(),
+            "data": _fernet(self._secret, salt).encrypt(json.dumps(tokens.to_dict()).encode())
+            .decode(),
+        }
+        with self.locked():
+            self._write_atomically(json.dumps(envelope, indent=1).encode() + b"\n")
+
+    def _write_atomically(self, content: bytes) -> None:
+        folder = self.path.parent
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.")  # mode 0600
+        except OSError as exc:
+            raise AuthError(f"cannot write the OAuth settings file {self.path} "
+                            f"({exc.strerror}); choose a writable oauth_settings_location"
+                            ) from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename durable; not every OS allows it
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold `<file>.lock`: one process at a time refreshes and writes."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._lock.acquire()
+        except Timeout:
+            raise AuthError(f"another run has held {self._lock.lock_file} for {LOCK_TIMEOUT} s; "
+                            "if no tap-pipedrive is running, delete that file") from None
+        except OSError as exc:
+            raise AuthError(f"cannot lock the OAuth settings file {self.path} "
+                            f"({exc.strerror}); choose a writable oauth_settings_location"
+                            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()

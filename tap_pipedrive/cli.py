@@ -1,0 +1,71 @@
+"""The command line: the Singer options, plus `auth` and `sandbox` subcommands.
+
+The SDK's `Tap.cli` is a single command; Meltano runs `tap-pipedrive --config C auth login`,
+so the Singer options must parse before a subcommand. A click Group that is also the SDK's
+SingerCommand keeps every Singer behaviour and adds subcommands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import requests
+import simplejson
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.plugin_base import SingerCommand
+
+from tap_pipedrive.errors import TapPipedriveError
+
+# Errors a user can act on: one line on stderr and exit 1, never a traceback.
+USER_ERRORS = (TapPipedriveError, FatalAPIError, RetriableAPIError, json.JSONDecodeError,
+               simplejson.JSONDecodeError, FileNotFoundError, requests.ConnectionError,
+               requests.Timeout)
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, (json.JSONDecodeError, simplejson.JSONDecodeError)):
+        return f"a --config/--state/--catalog file is not JSON ({exc.msg}, line {exc.lineno})"
+    if isinstance(exc, FileNotFoundError):
+        return f"file not found: {exc.filename}" if exc.filename else str(exc)
+    if isinstance(exc, RetriableAPIError):
+        return f"{exc.args[0]} (gave up after retrying)"
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        request = getattr(exc, "request", None)
+        where = request.url.split("?")[0] if request is not None and request.url else "the API"
+        return f"could not reach {where}: {type(exc).__name__}"
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+class SingerGroup(click.Group, SingerCommand):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except USER_ERRORS as exc:
+            click.echo(f"tap-pipedrive: error: {describe(exc)}", err=True)
+            sys.exit(1)
+
+
+def build_group(base: click.Command, logger: Any) -> SingerGroup:
+    @click.pass_context
+    def run(ctx: click.Context, **params: Any) -> None:
+        if ctx.invoked_subcommand is None:
+            base.callback(**params)  # the plain Singer run: sync, or --about/--discover
+
+    group = SingerGroup(
+        name=base.name,
+        params=base.params,
+        callback=run,
+        invoke_without_command=True,
+        help=base.help,
+        context_settings=base.context_settings,
+        logger=logger,
+    )
+    from tap_pipedrive.auth.cli import auth
+    from tap_pipedrive.sandbox.cli import sandbox
+
+    group.add_command(auth)
+    group.add_command(sandbox)
+    return group

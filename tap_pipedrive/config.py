@@ -1,0 +1,123 @@
+"""Settings shared by every auth method, guide-style aliases, and the API base URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from singer_sdk import typing as th
+
+from tap_pipedrive.errors import ConfigError
+
+DEFAULT_AUTH_METHOD = "basic"
+
+# Property names of Pipedrive's connection guide, accepted as they are written there.
+ALIASES = {
+    "APIToken": "api_token",
+    "CompanyDomain": "company_domain",
+    "AuthScheme": "auth_scheme",
+    "InitiateOAuth": "initiate_oauth",
+    "OAuthClientId": "oauth_client_id",
+    "OAuthClientSecret": "oauth_client_secret",
+    "CallbackURL": "callback_url",
+    "OAuthAccessToken": "oauth_access_token",
+    "OAuthRefreshToken": "oauth_refresh_token",
+    "OAuthVerifier": "oauth_verifier",
+    "OAuthSettingsLocation": "oauth_settings_location",
+}
+
+
+def common_settings(auth_methods: list[str]) -> list[th.Property]:
+    return [
+        th.Property(
+            "auth_method",
+            th.StringType,
+            default=DEFAULT_AUTH_METHOD,
+            allowed_values=auth_methods,
+            description="How to authenticate: " + ", ".join(auth_methods) + ".",
+        ),
+        th.Property(
+            "company_domain",
+            th.StringType,
+            description="Company subdomain: 'acme' for https://acme.pipedrive.com.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            description="Overrides the API base URL (the sandbox, a proxy), e.g. "
+            "http://127.0.0.1:8750.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description="Earliest update_time to extract on a first run (RFC 3339).",
+        ),
+    ]
+
+
+def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename guide-style keys to the tap's own (an explicit snake_case key wins), and turn
+    AuthScheme/InitiateOAuth into `auth_method` unless that is given."""
+    out = dict(config)
+    for alias, key in ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            out.setdefault(key, value)
+    if isinstance(out.get("initiate_oauth"), str):
+        out["initiate_oauth"] = out["initiate_oauth"].strip().upper()
+    method = auth_method_for_scheme(out)
+    out.pop("auth_scheme", None)
+    if method and not out.get("auth_method"):
+        out["auth_method"] = method
+    return out
+
+
+def auth_method_for_scheme(config: Mapping[str, Any]) -> str | None:
+    """The connection guide's AuthScheme and InitiateOAuth as one of the built-in methods.
+
+    Basic: basic. OAuth with GETANDREFRESH: oauth-desktop (the tap obtains the tokens in the
+    browser). OAuth with OFF or no InitiateOAuth: oauth-web (the caller supplies the tokens).
+    OAuth with REFRESH: oauth-web when the config carries tokens, else oauth-headless (a
+    verifier, or a settings file made elsewhere).
+    """
+    scheme = str(config.get("auth_scheme") or "").strip().lower()
+    if not scheme:
+        return None
+    if scheme == "basic":
+        return "basic"
+    if scheme != "oauth":
+        raise ConfigError(f"AuthScheme must be Basic or OAuth; got {config['auth_scheme']!r}")
+    mode = config.get("initiate_oauth") or "OFF"
+    if mode == "GETANDREFRESH":
+        return "oauth-desktop"
+    has_tokens = config.get("oauth_access_token") or config.get("oauth_refresh_token")
+    return "oauth-headless" if mode == "REFRESH" and not has_tokens else "oauth-web"
+
+
+_SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def api_base(config: Mapping[str, Any], oauth_api_domain: str | None = None) -> str:
+    """The API root: `api_url`, else OAuth's `api_domain`, else the company domain."""
+    if url := config.get("api_url"):
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(
+                f"api_url must be an http(s) URL such as https://acme.pipedrive.com; got {url!r}"
+            )
+        return url.rstrip("/")
+    if oauth_api_domain:
+        return oauth_api_domain.rstrip("/")
+    domain = config.get("company_domain")
+    if not domain:
+        raise ConfigError(
+            "set company_domain (e.g. 'acme' for https://acme.pipedrive.com) or api_url"
+        )
+    if not _SUBDOMAIN.match(domain):
+        raise ConfigError(
+            f"company_domain must be the subdomain only, e.g. 'acme' for "
+            f"https://acme.pipedrive.com; got {domain!r}"
+        )
+    return f"https://{domain}.pipedrive.com"

@@ -1,0 +1,78 @@
+"""`tap-pipedrive sandbox`: serve the Pipedrive-compatible sandbox in the foreground."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from .server import Sandbox, check_loopback
+
+
+def _loopback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        check_loopback(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a loopback address. The sandbox has unauthenticated admin "
+            "endpoints, so it only listens on 127.0.0.1, ::1 or localhost."
+        ) from None
+    return value
+
+
+@click.command("sandbox")
+@click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_loopback,
+              help="Loopback address to listen on.")
+@click.option("--records", default=1000, show_default=True, type=click.IntRange(0),
+              help="Number of deals; other entities scale from it.")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Same records and seed give byte-identical responses.")
+@click.option("--api-token", default="sandbox-api-token", show_default=True,
+              help="Token to send in the x-api-token header.")
+@click.option("--client-id", default="sandbox-client-id", show_default=True,
+              help="OAuth client id the sandbox accepts.")
+@click.option("--client-secret", default="sandbox-client-secret", show_default=True,
+              help="OAuth client secret the sandbox accepts.")
+@click.option("--token-ttl", default=3599, show_default=True, type=click.IntRange(1),
+              help="Lifetime of issued access tokens, in seconds.")
+@click.option("--burst-limit", default=400, show_default=True, type=click.IntRange(0),
+              help="Requests per token per 2 s; 0 disables rate limiting.")
+def sandbox(
+    port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
+    client_secret: str, token_ttl: int, burst_limit: int,
+) -> None:
+    """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
+    sb = Sandbox(
+        records=records, seed=seed, host=host, port=port, api_token=api_token,
+        client_id=client_id, client_secret=client_secret, token_ttl=token_ttl,
+        burst_limit=burst_limit,
+    )
+    try:
+        sb.bind()
+    except OSError as exc:
+        reason = "port already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals need the main thread
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
+    click.echo(
+        f"Pipedrive sandbox on {sb.url} (api_url) | api_token: {api_token} | "
+        f"oauth_client_id: {client_id} | {records} deals, seed {seed} | Ctrl-C to stop",
+        err=True,
+    )
+    try:
+        sb.serve_forever(stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

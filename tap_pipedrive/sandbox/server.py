@@ -1,0 +1,370 @@
+"""A Pipedrive-compatible HTTP server on a loopback address.
+
+API (auth: `x-api-token: <api_token>` or `Authorization: Bearer <access token>`; an
+`api_token` query parameter is NOT accepted, so a tap that puts its token in a URL fails):
+
+    GET /api/v2/{deals,persons,organizations,activities,products,pipelines,stages}
+        cursor paging (limit <= 500, cursor), sort_by/sort_direction, updated_since (>=),
+        updated_until (<), deals: status=open,won,lost,deleted; custom_fields=<keys>
+    GET /api/v2/{deal,person,organization,product,activity}Fields   (include_fields=...)
+    GET /api/v1/users, GET /api/v1/users/me
+
+    Every /api/* response carries x-ratelimit-limit/-remaining/-reset (per token, 2 s
+    rolling window); over the limit: 429. Errors use Pipedrive's envelope
+    {"success": false, "error", "errorCode", "error_info", "data": null, "additional_data": null}.
+
+OAuth (point the tap's `oauth_url` at the sandbox URL):
+
+    GET  /oauth/authorize?client_id=&redirect_uri=&state=   302 to redirect_uri?code=&state=
+    POST /oauth/token   form body; grant_type=authorization_code (code, redirect_uri) or
+                        refresh_token (refresh_token); client auth by HTTP Basic or body
+
+Admin (no auth, loopback clients only; JSON in, JSON out as {"success": true, "data": ...}):
+
+    POST /_sandbox/touch     {"entity": "deals", "ids": [1, 2], "update_time": null}
+    POST /_sandbox/create    {"entity": "deals", "count": 3, "update_time": null}
+    POST /_sandbox/delete    {"entity": "deals", "ids": [5]}
+    GET  /_sandbox/records/<entity>        every record, deleted ones included
+    GET  /_sandbox/requests                the request log (API and OAuth requests)
+    POST /_sandbox/requests/reset
+    POST /_sandbox/oauth/expire-access-tokens     every issued access token expires now
+    POST /_sandbox/oauth/revoke-refresh-tokens    every issued refresh token stops working
+    POST /_sandbox/oauth/expire-codes             every pending authorization code expires
+    POST /_sandbox/oauth/deny-consent  {"deny": true}   authorize redirects with
+                                                        error=user_denied from now on
+
+`update_time` values are RFC 3339 strings (default: now). Nothing secret is ever logged: the
+access log holds method, path without query and status, at DEBUG level only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import admin, api
+from .api import ROUTES, error_envelope
+from .data import SandboxData
+from .oauth import OAuthError, OAuthState
+from .paging import BadRequest
+from .ratelimit import BurstLimiter
+
+logger = logging.getLogger("tap_pipedrive.sandbox")
+
+
+def check_loopback(host: str) -> None:
+    """The sandbox has unauthenticated admin endpoints: it must never listen beyond this host."""
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the sandbox only listens on a loopback address, not {host!r}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not delay stop()
+    sandbox: Sandbox
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-response is routine; the stdlib prints a traceback for it.
+        logger.debug("connection error with %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive: a tap's session reuses its connection
+    timeout = 30
+    server_version = "PipedriveSandbox/1"
+    sys_version = ""
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the stdlib version prints request lines, which may carry secrets."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        sb = self.server.sandbox
+        parts = urlsplit(self.path)
+        self.route_path = parts.path
+        self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = self.rfile.read(length) if length else b""
+        self.auth_kind: str | None = None
+        self.status = 500
+        try:
+            if parts.path.startswith("/api/"):
+                self._api()
+            elif parts.path.startswith("/oauth/"):
+                self._oauth()
+            elif parts.path.startswith("/_sandbox/"):
+                self._admin()
+                return  # admin calls stay out of the request log
+            else:
+                self._json(404, error_envelope("Not found", 404))
+        except Exception:  # a bug in the sandbox must still answer, like a real 500
+            logger.exception("sandbox error on %s %s", self.command, parts.path)
+            self._json(500, error_envelope("Internal server error", 500))
+        sb._log_request({
+            "method": self.command, "path": parts.path, "query": dict(self.query),
+            "status": self.status, "auth": self.auth_kind,
+        })
+
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        self._send(status, body, "application/json; charset=utf-8", headers)
+
+    # --- /api --------------------------------------------------------------------------
+
+    def _authenticate(self) -> tuple[str | None, str]:
+        """(error text or None, the rate-limit key)."""
+        sb = self.server.sandbox
+        token = self.headers.get("x-api-token")
+        authorization = self.headers.get("Authorization") or ""
+        if token is not None:
+            self.auth_kind = "token"
+            valid = secrets.compare_digest(token.encode(), sb.api_token.encode())
+            return (None if valid else "unauthorized access"), token
+        if authorization.lower().startswith("bearer "):
+            self.auth_kind = "bearer"
+            access = authorization[7:].strip()
+            return sb.oauth.check_access(access), access
+        return "unauthorized access", ""
+
+    def _api(self) -> None:
+        sb = self.server.sandbox
+        error, key = self._authenticate()
+        allowed, headers = sb.limiter.hit(key)
+        if not allowed:
+            self._json(429, error_envelope("Request over limit", 429), headers)
+            return
+        if error:
+            self._json(401, error_envelope(error, 401), headers)
+            return
+        version, _, name = self.route_path[len("/api/"):].partition("/")
+        route = ROUTES.get((version, name.rstrip("/")))
+        if route is None or self.command != "GET":
+            self._json(404, error_envelope("Not found", 404), headers)
+            return
+        try:
+            doc = api.respond(sb.data, route, self.query)
+        except BadRequest as exc:
+            self._json(400, error_envelope(str(exc), 400), headers)
+            return
+        self._json(200, doc, headers)
+
+    # --- /oauth ---------------------------------------------------------------------------
+
+    def _oauth(self) -> None:
+        sb = self.server.sandbox
+        if self.route_path == "/oauth/authorize" and self.command == "GET":
+            status, result = sb.oauth.authorize(self.query)
+            if status == 302:
+                self._send(302, b"", "text/plain", {"Location": result})
+            else:
+                self._send(status, result.encode(), "text/html; charset=utf-8")
+        elif self.route_path.rstrip("/") == "/oauth/token" and self.command == "POST":
+            try:
+                self._json(200, sb.oauth.token(self.headers, self.body, sb.url))
+            except OAuthError as exc:
+                self._json(exc.status, exc.body())
+        else:
+            self._json(404, error_envelope("Not found", 404))
+
+    # --- /_sandbox -------------------------------------------------------------------------
+
+    def _admin(self) -> None:
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            self._json(403, error_envelope("Admin endpoints are loopback only", 403))
+            return
+        action = self.route_path[len("/_sandbox/"):].rstrip("/")
+        self._json(*admin.call(self.server.sandbox, self.command, action, self.body))
+
+
+class Sandbox:
+    """A running (or ready to run) Pipedrive-compatible server.
+
+    >>> with Sandbox(records=50) as sb:
+    ...     requests.get(f"{sb.url}/api/v2/deals", headers={"x-api-token": sb.api_token})
+    """
+
+    def __init__(
+        self,
+        records: int = 1000,
+        seed: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_token: str = "sandbox-api-token",
+        client_id: str = "sandbox-client-id",
+        client_secret: str = "sandbox-client-secret",
+        token_ttl: int = 3599,
+        burst_limit: int = 400,
+        deny_consent: bool = False,
+        code_ttl: int = 300,
+    ) -> None:
+        check_loopback(host)
+        self.host, self.port = host, int(port)
+        self.api_token = api_token
+        self.data = SandboxData(records=records, seed=seed)
+        self.oauth = OAuthState(client_id, client_secret, int(token_ttl), int(code_ttl),
+                                deny_consent)
+        self.limiter = BurstLimiter(burst_limit)
+        self._requests: list[dict[str, Any]] = []
+        self._requests_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._server.server_address[1]}"
+
+    @property
+    def client_id(self) -> str:
+        return self.oauth.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.oauth.client_secret
+
+    @property
+    def deny_consent(self) -> bool:
+        return self.oauth.deny_consent
+
+    @deny_consent.setter
+    def deny_consent(self, deny: bool) -> None:
+        self.oauth.deny_consent = bool(deny)
+
+    def set_deny_consent(self, deny: bool) -> bool:
+        self.deny_consent = deny
+        return self.deny_consent
+
+    def expire_access_tokens(self) -> int:
+        return self.oauth.expire_access_tokens()
+
+    def revoke_refresh_tokens(self) -> int:
+        return self.oauth.revoke_refresh_tokens()
+
+    # --- request log -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._requests_lock:
+            return list(self._requests)
+
+    def reset_requests(self) -> None:
+        with self._requests_lock:
+            self._requests.clear()
+
+    def _log_request(self, entry: dict[str, Any]) -> None:
+        with self._requests_lock:
+            self._requests.append(entry)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def bind(self) -> Sandbox:
+        """Open the listening socket (OSError if the port is taken) without serving yet."""
+        if self._server is None:
+            self._server = _Server((self.host, self.port), self)
+        return self
+
+    def start(self) -> Sandbox:
+        """Serve in a daemon thread."""
+        self.bind()
+        assert self._server is not None
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="pipedrive-sandbox", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self, stop: threading.Event | None = None) -> None:
+        """Serve until `stop` is set (or forever); blocking. Used by the CLI."""
+        self.start()
+        stop = stop or threading.Event()
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._thread is not None:  # shutdown() would wait forever for a loop never started
+            server.shutdown()
+        for conn in list(server.connections):
+            with contextlib.suppress(OSError):  # already closed by the client
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(stop: threading.Event | None = None, **options: Any) -> None:
+    """Run a Sandbox in the foreground until `stop` is set (blocking entry for the CLI)."""
+    Sandbox(**options).serve_forever(stop)

@@ -1,0 +1,91 @@
+"""The command line as users meet it: discovery, --about, and clear one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import run_tap, sandbox_config
+
+STREAMS = {"deals", "persons", "organizations", "activities", "products", "pipelines",
+           "stages", "users"}
+
+
+def assert_one_line_error(run, *fragments: str) -> None:
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-pipedrive: error:"), run.stderr
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+def test_discover_works_without_credentials(tmp_path):
+    run = run_tap(tmp_path, {}, "--discover")
+    assert run.returncode == 0, run.stderr
+    catalog = json.loads(run.stdout)
+    assert {s["tap_stream_id"] for s in catalog["streams"]} == STREAMS
+    deals = next(s for s in catalog["streams"] if s["tap_stream_id"] == "deals")
+    assert deals["replication_key"] == "update_time"
+    assert deals["schema"]["properties"]["update_time"]["format"] == "date-time"
+
+
+def test_about_markdown_lists_settings(tmp_path):
+    run = run_tap(tmp_path, None, "--about", "--format", "markdown")
+    assert run.returncode == 0, run.stderr
+    for setting in ("api_token", "company_domain", "api_url", "start_date", "auth_method"):
+        assert f"| {setting} " in run.stdout
+
+
+def test_invalid_token_is_one_line_error(shared_sandbox, tmp_path):
+    config = sandbox_config(shared_sandbox.url, api_token="wrong-token-4f9a")
+    run = run_tap(tmp_path, config)
+    assert_one_line_error(run, "401")
+    assert "wrong-token-4f9a" not in run.stderr + run.stdout
+
+
+def test_missing_domain_and_url(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x"})
+    assert_one_line_error(run, "company_domain", "api_url")
+
+
+def test_company_domain_given_as_url(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "company_domain": "https://acme.pipedrive.com"})
+    assert_one_line_error(run, "subdomain only")
+
+
+def test_api_url_without_scheme(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "api_url": "acme.pipedrive.com"})
+    assert_one_line_error(run, "api_url")
+
+
+def test_missing_token(shared_sandbox, tmp_path):
+    run = run_tap(tmp_path, {"api_url": shared_sandbox.url})
+    assert_one_line_error(run, "api_token")
+
+
+def test_unknown_auth_method(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "company_domain": "acme", "auth_method": "nope"})
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "nope" in run.stderr
+
+
+def test_malformed_config_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"api_token": ')
+    run = run_tap(tmp_path, None, "--config", str(path))
+    assert_one_line_error(run, "is not JSON")
+
+
+def test_missing_config_file(tmp_path):
+    run = run_tap(tmp_path, None, "--config", str(tmp_path / "absent.json"))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "absent.json" in run.stderr
+
+
+def test_wrongly_typed_setting(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "company_domain": "acme", "start_date": 12})
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "start_date" in run.stderr
