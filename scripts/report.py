@@ -35,7 +35,7 @@ def jsonl_counts(folder: Path) -> dict[str, int]:
 
 def main(target: str) -> None:
     if target == "target-duckdb":
-        where = OUTPUT / "pipedrive.duckdb"
+        where = OUTPUT / "warehouse.duckdb"
         counts = duckdb_counts(where)
         where_text = f"{where.resolve()} (schema pipedrive)"
     else:

@@ -24,6 +24,7 @@ if [[ -z "${TAP_PIPEDRIVE_COMPANY_DOMAIN:-}${TAP_PIPEDRIVE_API_URL:-}" ]]; then
   echo "Using the built-in sandbox at $TAP_PIPEDRIVE_API_URL ($RECORDS deals)" >&2
 fi
 
+mkdir -p output
 .venv/bin/meltano install
 .venv/bin/meltano run tap-pipedrive "$TARGET"
 report_python=.venv/bin/python

@@ -53,3 +53,21 @@ def test_meltano_run_to_jsonl_then_incremental(make_sandbox, tmp_path):
     second = [json.loads(line) for line in (out / "deals.jsonl").read_text().splitlines()]
     assert touched <= {d["id"] for d in second}
     assert len(second) < len(deals)
+
+    # The README's main job loads into DuckDB: every record the tap emitted is a row there.
+    full = meltano(project, "run", "tap-pipedrive", "target-duckdb", env=env)
+    assert full.returncode == 0, full.stderr[-3000:]
+    python = project / ".meltano/loaders/target-duckdb/venv/bin/python"
+    query = (
+        "import duckdb, json; con = duckdb.connect('output/warehouse.duckdb', read_only=True); "
+        "print(json.dumps({t: con.execute(f'select count(*) from warehouse.pipedrive.{t}')"
+        ".fetchone()[0] for (t,) in con.execute(\"select table_name from "
+        "information_schema.tables where table_schema = 'pipedrive'\").fetchall()}))"
+    )
+    counted = subprocess.run(
+        [str(python), "-c", query], cwd=project, capture_output=True, text=True, check=True
+    )
+    rows = json.loads(counted.stdout)
+    assert rows["deals"] == len(sb.data.records("deals"))
+    assert rows["pipelines"] == len(sb.data.records("pipelines"))
+    assert rows["users"] == len(sb.data.records("users"))
