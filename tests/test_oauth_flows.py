@@ -3,8 +3,10 @@ the sandbox's OAuth server, a scripted browser. Every output is scanned for secr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import time
 
 from helpers import run_tap
 from oauth_helpers import (
@@ -81,6 +83,19 @@ def test_desktop_sync_without_token_logs_in(make_sandbox, tmp_path):
     assert_synced(sb, sync)
     assert "/oauth/authorize?" in sync.stderr
     assert (tmp_path / "OAuthSettings.txt").exists()
+    assert_clean(sb, sync)
+
+
+def test_desktop_sync_with_dead_refresh_token_logs_in_again(make_sandbox, tmp_path):
+    sb = start_sandbox(make_sandbox)
+    config = oauth_config(sb, tmp_path, auth_method="oauth-desktop")
+    assert run_tap(tmp_path, config, "auth", "login", env=browser_env(tmp_path)).returncode == 0
+    store = SettingsFile(tmp_path / "OAuthSettings.txt", sb.client_secret)
+    store.save(dataclasses.replace(store.load(), obtained_at=time.time() - 7200))  # expired
+    sb.revoke_refresh_tokens()  # and its refresh token is dead (60 days unused)
+    sync = run_tap(tmp_path, config, env=browser_env(tmp_path))
+    assert_synced(sb, sync)
+    assert "refresh token was rejected: obtaining new OAuth tokens" in sync.stderr
     assert_clean(sb, sync)
 
 

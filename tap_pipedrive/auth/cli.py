@@ -23,7 +23,10 @@ def root_tap(ctx: click.Context) -> TapPipedrive:
     given = ctx.find_root().params.get("config")
     config = given.config if given is not None else {}
     parse_env = given is None or given.parse_env or not config
-    return TapPipedrive(config=config, parse_env_config=parse_env, validate_config=False)
+    # No mapper: it needs the catalog, whose custom fields need an API call, and therefore a
+    # connection; `auth` commands decide themselves when to connect.
+    return TapPipedrive(config=config, parse_env_config=parse_env, validate_config=False,
+                        setup_mapper=False)
 
 
 @click.group()

@@ -16,10 +16,11 @@ import requests
 from tap_pipedrive.auth.base import AuthMethod
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import DEFAULT_TIMEOUT, login
-from tap_pipedrive.auth.oauth import OAuthClient, Tokens, parse_verifier
+from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.auth.settings import SettingsFile, default_location
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
 

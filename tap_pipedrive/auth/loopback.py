@@ -6,10 +6,10 @@ from __future__ import annotations
 import functools
 import http.server
 import ipaddress
+import os
 import secrets
 import socket
 import threading
-import time
 import webbrowser
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlparse
 
 import click
 
-from tap_pipedrive.auth.oauth import OAuthClient, Tokens, consent_error
+from tap_pipedrive.auth.oauth import OAuthClient, consent_error
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError, ConfigError
 
 DEFAULT_TIMEOUT = 300  # seconds to wait for the browser; the code itself lives 5 minutes
@@ -39,8 +40,8 @@ def login(
     say = say or functools.partial(click.echo, err=True)
     state = secrets.token_urlsafe(32)
     url = client.authorization_url(state)
+    # Served in the background: a BROWSER command may wait until the page has loaded.
     with CallbackListener(client.app.redirect_uri) as listener:
-        listener.start()  # serve in the background: a BROWSER command may wait for the page
         say(f"To authorize tap-pipedrive, open this page in a browser: {url}")
         if open_browser and not webbrowser.open(url, new=1):
             raise AuthError(
@@ -59,9 +60,12 @@ def login(
 
 
 class _Server(http.server.HTTPServer):
-    allow_reuse_address = False  # a port in use must fail, not be shared
+    # POSIX SO_REUSEADDR only skips the last login's TIME_WAIT; a listening port still fails.
+    # On Windows it would let two programs share the port, so it stays off there.
+    allow_reuse_address = os.name != "nt"
     callback_path = "/"
-    query: dict[str, str] | None = None
+    query: dict[str, str]
+    arrived: threading.Event
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -69,7 +73,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
-        if url.path != self.server.callback_path or self.server.query is not None:
+        if url.path != self.server.callback_path or self.server.arrived.is_set():
             self.send_error(404)
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -84,6 +88,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.server.query = query
+        self.server.arrived.set()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request line holds the authorization code: never log it
@@ -113,33 +118,28 @@ class CallbackListener:
                 "the port is in use or not allowed; stop what uses it, or register another "
                 "loopback callback_url with the OAuth app") from None
         self.server.callback_path = url.path or "/"
-        self.server.timeout = 0.2  # handle_request() returns this often to check the deadline
-        self._done = threading.Event()
+        self.server.arrived = threading.Event()
+        self.server.timeout = 0.2  # handle_request() returns this often to see if we are done
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> CallbackListener:
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._closing.set()
+        self._thread.join()
         self.server.server_close()
 
-    def start(self) -> None:
-        self._thread.start()
-
     def _serve(self) -> None:
-        while not self._done.is_set() and self.server.query is None:
+        while not (self._closing.is_set() or self.server.arrived.is_set()):
             self.server.handle_request()
 
     def wait(self, timeout: float) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while self.server.query is None:
-            if time.monotonic() >= deadline:
-                raise AuthError(f"no OAuth callback arrived within {timeout:g} s; run "
-                                "`tap-pipedrive auth login` again and finish in the browser")
-            time.sleep(0.05)
+        if not self.server.arrived.wait(timeout):
+            raise AuthError(f"no OAuth callback arrived within {timeout:g} s; run "
+                            "`tap-pipedrive auth login` again and finish in the browser")
         return self.server.query
 
 

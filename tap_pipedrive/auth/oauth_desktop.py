@@ -10,9 +10,10 @@ from typing import Any
 
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import login
-from tap_pipedrive.auth.oauth import OAuthClient, Tokens
+from tap_pipedrive.auth.oauth import OAuthClient
 from tap_pipedrive.auth.oauth_method import GETANDREFRESH, OAuthMethod
 from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
 
 

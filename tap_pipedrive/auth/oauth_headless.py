@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tap_pipedrive.auth.hookspecs import hookimpl
-from tap_pipedrive.auth.oauth import OAuthClient, Tokens, code_digest, parse_verifier
+from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.tokens import Tokens, code_digest
 from tap_pipedrive.errors import AuthError
 
 

@@ -23,10 +23,10 @@ from tap_pipedrive.auth.oauth import (
     DEFAULT_OAUTH_URL,
     OAuthApp,
     OAuthClient,
-    Tokens,
 )
 from tap_pipedrive.auth.session import OAuthSession
 from tap_pipedrive.auth.settings import SettingsFile, default_location
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import ConfigError
 
 OFF, GETANDREFRESH, REFRESH = "OFF", "GETANDREFRESH", "REFRESH"
@@ -140,7 +140,7 @@ class OAuthMethod(AuthMethod):
 
     def connect(self, config: Mapping[str, Any]) -> Connection:
         session = self.session(config)
-        tokens = session.valid_tokens()  # no I/O unless the token must be refreshed or obtained
+        tokens = session.start()  # no I/O unless the token must be refreshed or obtained
         return Connection(BearerAuth(session), tokens.api_domain)
 
     def status(self, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from tap_pipedrive.auth.oauth import OAuthClient, RefreshTokenRejected, Tokens
+from tap_pipedrive.auth.oauth import OAuthClient, RefreshTokenRejected
 from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ class OAuthSession:
     """Hands out a usable access token.
 
     may_refresh: `initiate_oauth` is REFRESH or GETANDREFRESH.
-    obtain: how to get tokens when there are none or the refresh token is dead (the desktop
-    login with GETANDREFRESH); None means fail with a message saying how to re-authorize.
+    obtain: how to get new tokens when, at the start of a run, there are none or the refresh
+    token is dead (the desktop login, a headless verifier). Never used in the middle of a
+    sync: a run does not open a browser halfway through.
     """
 
     def __init__(
@@ -41,12 +43,24 @@ class OAuthSession:
         self._tokens = tokens
         self._lock = threading.Lock()
 
-    def valid_tokens(self) -> Tokens:
-        """The current tokens, refreshed first when they are about to expire."""
+    def start(self) -> Tokens:
+        """At connect: usable tokens, refreshed if stale, obtained anew if allowed and needed."""
         with self._lock:
             if self._tokens is None:
-                self._save(self._obtain_new("no OAuth tokens are stored"))
-            elif not self._tokens.is_fresh() and self.may_refresh and self._tokens.refresh_token:
+                self._save(self._obtained("no OAuth tokens are stored"))
+            elif self._stale():
+                try:
+                    self._refresh_unless_done(self._tokens.access_token)
+                except RefreshTokenRejected:
+                    if self._obtain is None:
+                        raise
+                    self._save(self._obtained("the refresh token was rejected"))
+            return self._tokens
+
+    def valid_tokens(self) -> Tokens:
+        """Before each request: the current tokens, refreshed when about to expire."""
+        with self._lock:
+            if self._stale():
                 self._refresh_unless_done(self._tokens.access_token)
             return self._tokens
 
@@ -63,6 +77,10 @@ class OAuthSession:
                                 "oauth_refresh_token or authorize again")
             self._refresh_unless_done(rejected_access_token)
             return self._tokens
+
+    def _stale(self) -> bool:
+        tokens = self._tokens
+        return bool(tokens and not tokens.is_fresh() and self.may_refresh and tokens.refresh_token)
 
     def _save(self, tokens: Tokens) -> None:
         self._tokens = tokens
@@ -85,16 +103,11 @@ class OAuthSession:
             self._save(self._refreshed(current))
 
     def _refreshed(self, tokens: Tokens) -> Tokens:
-        try:
-            new = self.client.refresh(tokens)
-        except RefreshTokenRejected:
-            if self._obtain is None:
-                raise
-            return self._obtain_new("the refresh token was rejected")
+        new = self.client.refresh(tokens)
         logger.info("Refreshed the OAuth access token (valid %s s)", new.expires_in)
         return new
 
-    def _obtain_new(self, why: str) -> Tokens:
+    def _obtained(self, why: str) -> Tokens:
         if self._obtain is None:
             raise AuthError(f"{why}; authorize first (see `tap-pipedrive auth --help`)")
         logger.info("%s: obtaining new OAuth tokens", why)

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from filelock import FileLock, Timeout
 
-from tap_pipedrive.auth.oauth import REAUTHORIZE, Tokens
+from tap_pipedrive.auth.oauth import REAUTHORIZE
+from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
 
 FILE_NAME = "OAuthSettings.txt"
@@ -85,13 +86,17 @@ class SettingsFile:
             raise AuthError(f"the OAuth settings file {self.path} is damaged or not a "
                             f"tap-pipedrive settings file; delete it and " + REAUTHORIZE) from None
         try:
-            data = json.loads(_fernet(self._secret, salt).decrypt(token))
+            plain = _fernet(self._secret, salt).decrypt(token)
         except InvalidToken:
             raise AuthError(
                 f"cannot decrypt the OAuth settings file {self.path}: it was written with "
                 f"another oauth_client_secret (or altered); use the client secret it was "
                 f"made with, or delete it and " + REAUTHORIZE) from None
-        return Tokens.from_dict(data)
+        try:
+            return Tokens.from_dict(json.loads(plain))
+        except (ValueError, TypeError):
+            raise AuthError(f"the OAuth settings file {self.path} holds no usable tokens; "
+                            "delete it and " + REAUTHORIZE) from None
 
     def save(self, tokens: Tokens) -> None:
         """Replace the file's content with these tokens, atomically and under the lock."""
