@@ -1,23 +1,38 @@
-"""Generate the tap's stream schemas from Pipedrive's published OpenAPI specs.
+"""Generate the tap's stream schemas, and the sandbox's record templates, from Pipedrive's
+published OpenAPI specs.
 
-Usage: python scripts/generate_schemas.py [SPEC_DIR]
+Usage: .venv/bin/python scripts/generate_schemas.py [SPEC_DIR]
 
 SPEC_DIR holds Pipedrive's `v1.yaml` and `v2.yaml` (default: ../shared/pipedrive-openapi beside
-the repository). The output, `tap_pipedrive/schemas/<stream>.json`, is committed so that the
-installed tap never needs the spec at run time. Re-run after updating the spec and review the diff.
+the repository). The streams come from the tap itself (tap_pipedrive.streams.STREAMS): each
+stream's `path` names its endpoint (`/api/v2/deals/{deal_id}/followers` is the spec's
+`/deals/{id}/followers` in v2.yaml). Outputs, committed so that the installed tap never needs
+the spec at run time (review the diff after updating the spec):
+
+- `tap_pipedrive/schemas/<stream>.json`: the item schema of the endpoint's 200 response;
+- `tap_pipedrive/sandbox/templates.json`: per endpoint, one spec-shaped item (every property of
+  the spec, each of its type), which the sandbox fills with generated values, and the
+  response's top-level keys and paging style;
+- the stream table of README.md (between `<!-- streams:start -->` and `<!-- streams:end -->`):
+  endpoint, replication, primary key, token cost per call (the spec's `x-token-cost`),
+  default selection.
 
 What the script changes on the way, and why:
 - `$ref`s are resolved and `allOf` merged: the SDK and targets want plain JSON Schema.
 - every property becomes nullable: Pipedrive returns null for most fields sooner or later, and a
   null in a non-nullable column fails loaders.
-- v2 timestamps (RFC 3339 strings) get `format: date-time`, so targets create timestamp columns
-  and the SDK can compare bookmarks; the spec itself does not mark them.
+- timestamps get `format: date-time` (v2: named add_time/update_time or described as a "date and
+  time"; v1: also those whose example looks like `2019-11-28 16:19:50`), so targets create
+  timestamp columns and the SDK can compare bookmarks. The tap writes v1 times as RFC 3339.
+- properties the tap adds are appended: a child's parent id when the item lacks it, and a
+  stream's `extra_properties`.
 - descriptions are kept (they become column comments in some targets); examples are dropped.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,21 +40,24 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tap_pipedrive.streams import STREAMS  # noqa: E402
+
 OUT = ROOT / "tap_pipedrive" / "schemas"
-
-# stream name -> (spec file, GET path whose 200 response lists the records)
-STREAMS: dict[str, tuple[str, str]] = {
-    "deals": ("v2", "/deals"),
-    "persons": ("v2", "/persons"),
-    "organizations": ("v2", "/organizations"),
-    "activities": ("v2", "/activities"),
-    "products": ("v2", "/products"),
-    "pipelines": ("v2", "/pipelines"),
-    "stages": ("v2", "/stages"),
-    "users": ("v1", "/users"),
-}
-
+TEMPLATES = ROOT / "tap_pipedrive" / "sandbox" / "templates.json"
 KEEP = {"type", "properties", "items", "format", "description", "enum", "additionalProperties"}
+_V1_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
+
+
+def endpoint(stream: type) -> tuple[str, str] | None:
+    """(spec version, spec path) of a stream's `path`, or None (no endpoint of its own)."""
+    path = getattr(stream, "path", None)
+    match = re.match(r"^/api/(v1|v2)(/.*)$", path or "")
+    if not match:
+        return None
+    return match.group(1), _PLACEHOLDER.sub("{id}", match.group(2))
 
 
 def _resolve(node: Any, spec: dict) -> Any:
@@ -66,14 +84,16 @@ def _resolve(node: Any, spec: dict) -> Any:
     return {k: _resolve(v, spec) for k, v in node.items()}
 
 
-def _is_timestamp(name: str, prop: dict, version: str) -> bool:
-    if version != "v2" or prop.get("type") != "string" or prop.get("format"):
+def _is_timestamp(name: str, prop: dict, version: str, example: Any) -> bool:
+    if prop.get("type") != "string" or prop.get("format"):
         return False
     desc = (prop.get("description") or "").lower()
-    return name in {"add_time", "update_time"} or "date and time" in desc
+    if name in {"add_time", "update_time"} or "date and time" in desc:
+        return True
+    return version == "v1" and isinstance(example, str) and bool(_V1_TIME.match(example))
 
 
-def _to_json_schema(prop: dict, version: str, name: str = "") -> dict:
+def _to_json_schema(prop: dict, version: str, name: str = "", example: Any = None) -> dict:
     """OpenAPI 3.0 property -> JSON Schema property (nullable, trimmed, timestamps typed)."""
     if "oneOf" in prop or "anyOf" in prop:
         # Mixed types (e.g. option ids that are int or str): accept any scalar.
@@ -82,7 +102,7 @@ def _to_json_schema(prop: dict, version: str, name: str = "") -> dict:
             out["description"] = prop["description"]
         return out
     out = {k: v for k, v in prop.items() if k in KEEP}
-    if _is_timestamp(name, prop, version):
+    if _is_timestamp(name, prop, version, example):
         out["format"] = "date-time"
     kind = out.get("type")
     if kind is None:
@@ -90,35 +110,200 @@ def _to_json_schema(prop: dict, version: str, name: str = "") -> dict:
     if kind == "object":
         props = out.get("properties")
         if props:
-            out["properties"] = {k: _to_json_schema(v, version, k) for k, v in props.items()}
+            sub = example if isinstance(example, dict) else {}
+            out["properties"] = {k: _to_json_schema(v, version, k, sub.get(k))
+                                 for k, v in props.items()}
         else:
             # Free-form objects (custom_fields, settings): keep whatever Pipedrive sends.
-            out.pop("properties", None)
+            # An empty `properties` too: the SDK's record conformance needs the key.
+            out["properties"] = {}
             out["additionalProperties"] = True
     if kind == "array" and "items" in out:
-        out["items"] = _to_json_schema(out["items"], version)
+        first = example[0] if isinstance(example, list) and example else None
+        out["items"] = _to_json_schema(out["items"], version, "", first)
     out["type"] = [kind, "null"]
     if "enum" in out:
         out["enum"] = [*out["enum"], None]
     return out
 
 
-def item_schema(spec: dict, path: str, version: str) -> dict:
-    response = spec["paths"][path]["get"]["responses"]["200"]
-    body = _resolve(response["content"]["application/json"]["schema"], spec)
-    items = body["properties"]["data"]["items"]
-    props = {k: _to_json_schema(v, version, k) for k, v in items["properties"].items()}
+def _response(spec: dict, path: str) -> tuple[dict, Any]:
+    """The resolved 200 body schema of GET `path`, and the spec's example body."""
+    content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    return _resolve(content["schema"], spec), content.get("example")
+
+
+def item_schema_and_example(spec: dict, path: str) -> tuple[dict, Any]:
+    """The schema of one listed item, and the example's first item (data[], or the single
+    list inside `data`, as in goals' `data.goals[]`)."""
+    body, example = _response(spec, path)
+    data = body["properties"]["data"]
+    sample = (example or {}).get("data") if isinstance(example, dict) else None
+    if data.get("type") != "array":
+        lists = [k for k, v in data.get("properties", {}).items() if v.get("type") == "array"]
+        if len(lists) != 1:
+            raise ValueError(f"{path}: cannot tell which list in `data` holds the items")
+        data = data["properties"][lists[0]]
+        sample = sample.get(lists[0]) if isinstance(sample, dict) else None
+    first = sample[0] if isinstance(sample, list) and sample else None
+    return data["items"], first
+
+
+def stream_schema(stream: type, spec: dict, version: str, path: str) -> dict:
+    items, example = item_schema_and_example(spec, path)
+    example = example if isinstance(example, dict) else {}
+    props = {k: _to_json_schema(v, version, k, example.get(k))
+             for k, v in items["properties"].items()}
+    parent = getattr(stream, "parent_property", None)
+    if parent and parent not in props:
+        props[parent] = {"type": ["integer", "null"],
+                         "description": "The parent's id (added by the tap)"}
+    for name, prop in (getattr(stream, "extra_properties", None) or {}).items():
+        props[name] = prop
     return {"type": "object", "properties": props}
+
+
+# --- sandbox templates: one valid item per endpoint ---------------------------------------------
+
+
+def _fits(value: Any, schema: dict) -> bool:
+    kind = schema.get("type")
+    if value is None:
+        return bool(schema.get("nullable"))
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    checks = {
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "string": lambda v: isinstance(v, str),
+        "boolean": lambda v: isinstance(v, bool),
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+    }
+    if kind is None:
+        return not isinstance(value, (dict, list)) or "properties" in schema
+    return checks.get(kind, lambda v: True)(value)
+
+
+def template(schema: dict, example: Any, name: str = "", version: str = "v2") -> Any:
+    """A value valid for `schema` (every property present, no other): the example's where it
+    fits, null where the spec allows it and gives no example, else a plain value."""
+    if example is None and schema.get("nullable"):
+        return None
+    for combinator in ("oneOf", "anyOf"):
+        if combinator in schema:
+            options = schema[combinator]
+            fitting = [o for o in options if _fits(example, o)]
+            return template(fitting[0] if fitting else options[0], example, name, version)
+    kind = schema.get("type") or ("object" if "properties" in schema else None)
+    if kind == "object" and "properties" in schema:
+        sample = example if isinstance(example, dict) else {}
+        return {k: template(v, sample.get(k), k, version)
+                for k, v in schema["properties"].items()}
+    if kind == "array":
+        items = schema.get("items") or {}
+        if isinstance(example, list):
+            return [template(items, x, "", version) for x in example
+                    if x is None or _fits(x, items) or "properties" in items]
+        return []
+    if example is not None and _fits(example, schema):
+        return example
+    if "enum" in schema:
+        return next(v for v in schema["enum"] if v is not None)
+    if kind == "object":
+        return example if isinstance(example, dict) else {}
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return False
+    if schema.get("format") == "date-time" or _is_timestamp(name, schema, version, None):
+        return "2024-01-01T00:00:00Z" if version == "v2" else "2024-01-01 00:00:00"
+    if schema.get("format") == "date":
+        return "2024-01-01"
+    return f"{name.replace('_', ' ')} 1" if name else "text"
+
+
+def envelope(spec: dict, path: str) -> dict[str, Any]:
+    """The response's top-level keys and where its paging information sits."""
+    body, _ = _response(spec, path)
+    props = body["properties"]
+    extra = (props.get("additional_data") or {}).get("properties") or {}
+    paging = ("cursor" if "next_cursor" in extra else "pagination" if "pagination" in extra
+              else "flat" if "more_items_in_collection" in extra else "none")
+    return {"keys": list(props), "paging": paging}
+
+
+# --- the README's stream table ------------------------------------------------------------------
+
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- streams:start -->", "<!-- streams:end -->"
+
+
+def _replication(stream: type) -> str:
+    from tap_pipedrive.streams.base import ChildStream, NewestFirstStream
+
+    if issubclass(stream, ChildStream):
+        parent = stream.parent_stream_type.name
+        how = f"`{stream.batch_param}=` 100 parents per call" if stream.batch_param \
+            else "one call per parent"
+        return f"with parent `{parent}` ({how})"
+    key = getattr(stream, "replication_key", None)
+    if not isinstance(key, str):  # the SDK's default is a property: no key
+        return "full table"
+    if issubclass(stream, NewestFirstStream):
+        return f"incremental `{key}` (newest first, stops at the bookmark)"
+    return f"incremental `{key}` (`updated_since`)"
+
+
+def stream_table() -> str:
+    """Markdown rows: stream, endpoint, replication, primary key, tokens per call, default."""
+    from tap_pipedrive.token_costs import cost_of
+
+    rows = ["| Stream | Endpoint | Replication | Primary key | Tokens per call | Default |",
+            "|---|---|---|---|---|---|"]
+    for stream in sorted(STREAMS, key=lambda s: s.name):
+        path = getattr(stream, "path", None)
+        if path:
+            cost = stream.token_cost if getattr(stream, "token_cost", None) is not None \
+                else cost_of(path)
+            endpoint = f"`GET {path}`"
+        else:
+            cost, endpoint = 0, "none (the field metadata already read)"
+        keys = ", ".join(f"`{k}`" for k in stream.primary_keys)
+        selected = "yes" if stream.selected_by_default else "no"
+        rows.append(f"| `{stream.name}` | {endpoint} | {_replication(stream)} | {keys} | "
+                    f"{cost} | {selected} |")
+    return "\n".join(rows)
+
+
+def render_readme(readme: str) -> str:
+    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
+    return pattern.sub(lambda _: f"{TABLE_START}\n{stream_table()}\n{TABLE_END}", readme)
 
 
 def main(spec_dir: Path) -> None:
     specs = {v: yaml.safe_load((spec_dir / f"{v}.yaml").read_text()) for v in ("v1", "v2")}
     OUT.mkdir(parents=True, exist_ok=True)
-    for stream, (version, path) in STREAMS.items():
-        schema = item_schema(specs[version], path, version)
-        (OUT / f"{stream}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    templates: dict[str, Any] = {}
+    for stream in STREAMS:
+        where = endpoint(stream)
+        if where is None:
+            continue
+        version, path = where
+        schema = stream_schema(stream, specs[version], version, path)
+        (OUT / f"{stream.name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True)
+                                                 + "\n")
+        items, example = item_schema_and_example(specs[version], path)
+        templates[f"{version} {path}"] = {"item": template(items, example, "", version),
+                                          **envelope(specs[version], path)}
         stamps = [k for k, v in schema["properties"].items() if v.get("format") == "date-time"]
-        print(f"{stream:15} {len(schema['properties']):3} properties; date-time: {stamps}")
+        print(f"{stream.name:28} {version} {path:45} {len(schema['properties']):3} properties; "
+              f"date-time: {', '.join(stamps)}")
+    TEMPLATES.write_text(json.dumps(dict(sorted(templates.items())), indent=1, sort_keys=False,
+                                    ensure_ascii=False) + "\n")
+    README.write_text(render_readme(README.read_text()))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ import simplejson
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.plugin_base import SingerCommand
 
-from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.client import RESUME
+from tap_pipedrive.errors import ConfigError, TapPipedriveError
 
-# Errors a user can act on: one line on stderr and exit 1, never a traceback.
+# Errors a user can act on: one line on stderr and exit 1 (75 when the run stopped at a
+# budget and only needs running again later), never a traceback.
 USER_ERRORS = (TapPipedriveError, FatalAPIError, RetriableAPIError, json.JSONDecodeError,
-               simplejson.JSONDecodeError, FileNotFoundError, requests.ConnectionError,
-               requests.Timeout)
+               simplejson.JSONDecodeError, FileNotFoundError, PermissionError,
+               IsADirectoryError, UnicodeDecodeError, requests.RequestException)
 
 
 def describe(exc: BaseException) -> str:
@@ -30,13 +32,43 @@ def describe(exc: BaseException) -> str:
         return f"a --config/--state/--catalog file is not JSON ({exc.msg}, line {exc.lineno})"
     if isinstance(exc, FileNotFoundError):
         return f"file not found: {exc.filename}" if exc.filename else str(exc)
+    if isinstance(exc, (PermissionError, IsADirectoryError)):
+        return f"cannot read {exc.filename}: {exc.strerror}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "a --config/--state/--catalog file is not UTF-8 text"
     if isinstance(exc, RetriableAPIError):
-        return f"{exc.args[0]} (gave up after retrying)"
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return f"{exc.args[0]} (gave up after retrying; {RESUME})"
+    if isinstance(exc, requests.RequestException):
         request = getattr(exc, "request", None)
         where = request.url.split("?")[0] if request is not None and request.url else "the API"
         return f"could not reach {where}: {type(exc).__name__}"
     return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def _objects_only(callback: Any) -> Any:
+    """The SDK merges --config files with `|=`: a file holding a list or a string fails there
+    with a bare TypeError/ValueError; say which input is wrong instead."""
+
+    def checked(*args: Any) -> Any:
+        try:
+            return callback(*args)
+        except (json.JSONDecodeError, simplejson.JSONDecodeError):
+            raise
+        except (TypeError, ValueError):
+            raise ConfigError("a --config file must hold a JSON object of settings") from None
+
+    return checked
+
+
+def _budget_stop(exc: BaseException) -> BaseException | None:
+    seen: BaseException | None = exc
+    for _ in range(10):  # a short chain; never loop on a cycle
+        if seen is None:
+            return None
+        if hasattr(seen, "exit_code"):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class SingerGroup(click.Group, SingerCommand):
@@ -44,8 +76,11 @@ class SingerGroup(click.Group, SingerCommand):
         try:
             return super().main(*args, **kwargs)
         except USER_ERRORS as exc:
+            # A budget stop wrapped by another error (e.g. while reading field metadata) is
+            # still a budget stop: its own words and exit code.
+            exc = _budget_stop(exc) or exc
             click.echo(f"tap-pipedrive: error: {describe(exc)}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(exc, "exit_code", 1))
 
 
 def build_group(base: click.Command, logger: Any) -> SingerGroup:
@@ -54,6 +89,9 @@ def build_group(base: click.Command, logger: Any) -> SingerGroup:
         if ctx.invoked_subcommand is None:
             base.callback(**params)  # the plain Singer run: sync, or --about/--discover
 
+    for param in base.params:
+        if param.name == "config" and param.callback is not None:
+            param.callback = _objects_only(param.callback)
     group = SingerGroup(
         name=base.name,
         params=base.params,

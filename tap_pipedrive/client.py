@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Generator, Iterable
 from datetime import timezone
+from decimal import Decimal
+from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
 
+import backoff
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator, SinglePagePaginator
@@ -14,17 +19,44 @@ from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import RESTStream
 
 from tap_pipedrive import schemas
+from tap_pipedrive.conform import Conformer
+from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.token_costs import cost_of
 
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
+MAX_BACKOFF = 60.0  # seconds; the longest wait between two retries of a failed call
+# What is retried: the SDK's list (RESTStream.request_decorator).
+RETRIED = (ConnectionResetError, RetriableAPIError, requests.exceptions.Timeout,
+           requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+           requests.exceptions.ContentDecodingError)
 
-# What a user can do about a client error, by status.
+# What a user can do about an error, by status.
 HINTS = {
     401: "check api_token, or re-authorize the OAuth app (tap-pipedrive auth status)",
     402: "the Pipedrive company account is not active (trial ended or payment due)",
     403: "the token's user or OAuth scopes do not allow this endpoint",
     404: "check company_domain / api_url",
     410: "Pipedrive has removed this endpoint",
+    429: "rate limited; when it persists, the company's daily API budget is probably spent",
 }
+CLOUDFLARE = ("Pipedrive's firewall (Cloudflare) blocked the request: a 403 HTML page to GET "
+              "{path}. It follows requests that kept coming after 429s, or a blocked network; "
+              "wait an hour or more, and check that no other job floods the API with this token")
+
+
+RESUME = "run again with the last state to resume from the page that failed"
+
+
+class ConnectionFailed(TapPipedriveError):
+    """The network failed on every attempt of a request."""
+
+
+class RateLimited(RetriableAPIError):
+    """A burst-limit 429: retry after `wait` seconds (the rate limiter's answer)."""
+
+    def __init__(self, message: str, response: requests.Response, wait: float) -> None:
+        super().__init__(message, response)
+        self.wait = wait
 
 
 class PipedriveStream(RESTStream[Any]):
@@ -33,6 +65,10 @@ class PipedriveStream(RESTStream[Any]):
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SchemaDirectory(schemas))
     extra_params: dict[str, Any] = {}
+    # Tokens one call costs; None: the spec's x-token-cost for `path` (token_costs.json).
+    token_cost: int | None = None
+    # A STATE message after every full page: a run killed at any point resumes near there.
+    STATE_MSG_FREQUENCY = PAGE_SIZE
 
     @property
     def url_base(self) -> str:
@@ -49,33 +85,173 @@ class PipedriveStream(RESTStream[Any]):
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         return dict(self.extra_params)
 
+    # --- records: values that fit the schema, and when to stop paging ----------------------
+
+    @cached_property
+    def conformer(self) -> Conformer:
+        return Conformer(self.effective_schema, self.name, self._tap.odd_values)
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        """Odd values become null or text (counted), never a crash or a lost record."""
+        return self.conformer.conform(row)
+
+    def keep_paging(self) -> bool:
+        """Asked before each next page; a stream that has read enough says False."""
+        return True
+
+    # --- requests: cost, pacing, retries ---------------------------------------------------
+
+    @property
+    def request_cost(self) -> int:
+        return self.token_cost if self.token_cost is not None else cost_of(self.path or "")
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout") or 120)
+
+    def request_decorator(self, func: Callable) -> Callable:
+        """The SDK's retries, with every attempt first passing the tap's rate limiter, and
+        one log line per retry (backoff_handler) instead of two."""
+        limiter = self._tap.rate_limiter
+
+        def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
+            limiter.acquire(self.name, self.request_cost)
+            return func(prepared_request, context)
+
+        return backoff.on_exception(
+            self.backoff_wait_generator, RETRIED, max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler, jitter=self.backoff_jitter, logger=None,
+        )(paced)
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:
+        """A 429 waits as long as the rate limiter says; anything else backs off
+        exponentially from `retry_backoff_seconds`, with jitter, capped."""
+        base = float(self.config.get("retry_backoff_seconds", 2))
+        attempt = 0
+        exc = yield  # type: ignore[misc]  # primed by backoff with None
+        while True:
+            attempt += 1
+            if isinstance(exc, RateLimited):
+                wait = exc.wait + random.uniform(0, 0.25)
+            else:
+                wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
+            exc = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # the generator above already jitters
+
+    def backoff_handler(self, details: Any) -> None:
+        """One warning line per retry; never a URL query or header."""
+        self._tap.rate_limiter.retried(self.name)
+        exc = details.get("exception")
+        if isinstance(exc, RetriableAPIError):
+            reason = str(exc.args[0]) if exc.args else type(exc).__name__
+        else:
+            reason = f"{type(exc).__name__} calling GET {self.path}"
+        self.logger.warning("%s: retry %d of %d in %.1f s after: %s", self.name,
+                            details.get("tries", 0), self.backoff_max_tries() - 1,
+                            details.get("wait", 0.0), reason)
+
+    def request_records(self, context: dict | None) -> Iterable[dict]:
+        """On any failure, first write the state of what was emitted, so that the next run
+        resumes at the page that failed (sorted streams) and never skips one."""
+        try:
+            yield from super().request_records(context)
+        except Exception as exc:
+            self._write_state_message()  # SDK-internal; the SDK itself does not on errors
+            if isinstance(exc, requests.RequestException):  # retries are spent: say so
+                raise ConnectionFailed(
+                    f"{_connection_problem(exc)} on GET {self.path} (gave up after "
+                    f"{self.backoff_max_tries() - 1} retries; {RESUME})") from None
+            raise
+
+    # --- responses: errors and bad bodies -------------------------------------------------
+
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        wait = self._tap.rate_limiter.observe(self.name, self.request_cost, status,
+                                              response.headers)
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            raise RateLimited(self.response_error_message(response), response, wait)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
+        if status == HTTPStatus.FORBIDDEN and _is_html(response):
+            path = urlparse(response.url).path
+            raise RetriableAPIError(CLOUDFLARE.format(path=path), response)
         if status >= HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(self.response_error_message(response))
+        self._check_body(response)
+
+    def _check_body(self, response: requests.Response) -> None:
+        """A 200 must carry Pipedrive's success envelope: a body cut short or `success:
+        false` is retried, never read as an empty (last) page."""
+        path = urlparse(response.url).path
+        try:
+            doc = response.json(parse_float=Decimal)  # as the SDK's parse_response reads it
+        except ValueError:
+            raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
+                                    "with a body that is not valid JSON (cut short?)",
+                                    response) from None
+        # Parsed once: parse_response and the paginator read this document (a 500-record
+        # page takes ~10 ms to parse; they would parse it twice more).
+        response.json = lambda **_: doc  # type: ignore[method-assign]
+        if not isinstance(doc, dict) or "data" not in doc:
+            raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
+                                    "without its data envelope", response)
+        if doc.get("success") is False:
+            said = doc.get("error") or "no reason given"
+            raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
+                                    f"with success=false: {said}", response)
 
     def response_error_message(self, response: requests.Response) -> str:
         """One line: status, method and path (no query: never a secret), Pipedrive's words."""
         path = urlparse(response.url).path
         try:
-            said = response.json().get("error") or ""
+            body = response.json()
+            said = body.get("error") if isinstance(body, dict) else ""
         except ValueError:
             said = ""
         msg = f"Pipedrive answered {response.status_code} {response.reason} to GET {path}"
-        if said:
+        if said and isinstance(said, str):
             msg += f": {said}"
         if hint := HINTS.get(response.status_code):
             msg += f" ({hint})"
         return msg
 
 
+def _connection_problem(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "no answer within request_timeout"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError)):
+        return "the connection broke in the middle of an answer"
+    return f"could not reach Pipedrive ({type(exc).__name__})"
+
+
+def _is_html(response: requests.Response) -> bool:
+    kind = response.headers.get("Content-Type", "").lower()
+    return "html" in kind or response.content.lstrip()[:1] == b"<"
+
+
+class CursorPaginator(JSONPathPaginator):
+    """v2 cursor paging (`additional_data.next_cursor`); stops early when the stream says so."""
+
+    def __init__(self, keep_paging: Callable[[], bool]) -> None:
+        super().__init__("$.additional_data.next_cursor")
+        self.keep_paging = keep_paging
+
+    def has_more(self, response: requests.Response) -> bool:
+        return self.keep_paging()
+
+
 class V2Stream(PipedriveStream):
     """API v2 list endpoint with cursor paging (`additional_data.next_cursor`)."""
 
     def get_new_paginator(self) -> JSONPathPaginator:
-        return JSONPathPaginator("$.additional_data.next_cursor")
+        return CursorPaginator(self.keep_paging)
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         params = {**super().get_url_params(context, next_page_token), "limit": PAGE_SIZE}
@@ -94,6 +270,9 @@ class IncrementalV2Stream(V2Stream):
 
     replication_key = "update_time"
     is_sorted = True
+    # The inclusive re-read of the bookmark's second may bring records that sort below a
+    # sub-second bookmark (`...:36.100Z` < `...:36.551Z`): that repeats records, never skips.
+    check_sorted = False
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
@@ -104,28 +283,45 @@ class IncrementalV2Stream(V2Stream):
 
 
 class V1OffsetPaginator(BaseAPIPaginator[int]):
-    """v1 offset paging: `start`, and `additional_data.pagination` says whether more exist."""
+    """v1 offset paging: `start`/`limit`. Whether more exist is in `additional_data.pagination`
+    (most endpoints), in `additional_data` itself (leads, deal participants), or nowhere
+    (mail threads: then a full page means there may be more)."""
 
-    def __init__(self) -> None:
+    def __init__(self, page_size: int = PAGE_SIZE,
+                 keep_paging: Callable[[], bool] = lambda: True) -> None:
         super().__init__(0)
+        self.page_size = page_size
+        self.keep_paging = keep_paging
+
+    def has_more(self, response: requests.Response) -> bool:
+        return self.keep_paging()
 
     def get_next(self, response: requests.Response) -> int | None:
-        pagination = (response.json().get("additional_data") or {}).get("pagination") or {}
-        if not pagination.get("more_items_in_collection"):
+        body = response.json()
+        additional = body.get("additional_data") or {}
+        paging = additional.get("pagination") or additional
+        start = self.current_value or 0
+        if "more_items_in_collection" not in paging:
+            full = len(body.get("data") or []) >= self.page_size
+            return start + self.page_size if full else None
+        if not paging["more_items_in_collection"]:
             return None
-        return pagination.get("next_start")
+        return paging.get("next_start") or start + (paging.get("limit") or self.page_size)
 
 
 class V1Stream(PipedriveStream):
-    """API v1 list endpoint; `paginated` endpoints take `start`/`limit`."""
+    """API v1 list endpoint; `paginated` endpoints take `start`/`limit` (up to `page_size`)."""
 
     paginated = False
+    page_size = PAGE_SIZE
 
     def get_new_paginator(self) -> BaseAPIPaginator:
-        return V1OffsetPaginator() if self.paginated else SinglePagePaginator()
+        if self.paginated:
+            return V1OffsetPaginator(self.page_size, self.keep_paging)
+        return SinglePagePaginator()
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         if self.paginated:
-            params.update(start=next_page_token or 0, limit=PAGE_SIZE)
+            params.update(start=next_page_token or 0, limit=self.page_size)
         return params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import Any
 
@@ -9,18 +10,23 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_pipedrive import config as settings
+from tap_pipedrive import custom_fields, inputs, ratelimit
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
+from tap_pipedrive.conform import OddValues
+from tap_pipedrive.errors import ConfigError
 from tap_pipedrive.streams import STREAMS
 
 
 def _config_schema() -> dict[str, Any]:
     methods = registry()
-    props = settings.common_settings(methods.names()) + methods.settings()
-    return th.PropertiesList(*props).to_dict()
+    props = settings.common_settings(methods.names()) + methods.settings() + ratelimit.settings()
+    props += custom_fields.settings()
+    return inputs.tighten(th.PropertiesList(*props).to_dict(), ratelimit.MINIMUMS)
 
 
 class TapPipedrive(Tap):
@@ -34,9 +40,24 @@ class TapPipedrive(Tap):
     def __init__(self, *, config: dict | None = None, **kwargs: Any) -> None:
         if isinstance(config, dict):
             config = settings.normalize(config)
-        super().__init__(config=config, **kwargs)
+        if not isinstance(kwargs.get("state"), (str, os.PathLike, type(None))):
+            kwargs["state"] = inputs.check_state(kwargs["state"], _replication_keys())
+        if not isinstance(kwargs.get("catalog"), (str, os.PathLike, type(None))):
+            inputs.check_catalog(kwargs["catalog"], _replication_keys())
+        # Discovery runs unvalidated (Meltano may run it without credentials): then custom
+        # fields may be left out of the catalog, and the log says so (custom_fields.py).
+        self.config_validated = kwargs.get("validate_config", True)
+        # The mapper needs the catalog, whose schemas need custom field metadata (an API
+        # call): set it up only once the settings are known to be usable.
+        setup_mapper = kwargs.pop("setup_mapper", True)
+        try:
+            super().__init__(config=config, setup_mapper=False, **kwargs)
+        except ConfigValidationError:  # the SDK's lines would echo values, secrets included
+            raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message
+        if setup_mapper:
+            self.setup_mapper()
 
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
@@ -52,9 +73,42 @@ class TapPipedrive(Tap):
             return settings.api_base(self.config)
         return settings.api_base(self.config, self.connection.api_base)
 
+    @cached_property
+    def rate_limiter(self) -> ratelimit.RateLimiter:
+        """One for the whole run: streams (and threads) share the burst window and budget."""
+        return ratelimit.from_config(self.config)
+
+    @cached_property
+    def odd_values(self) -> OddValues:
+        """Values that did not fit the schema, counted for the whole run (conform.py)."""
+        return OddValues()
+
+    @cached_property
+    def custom_fields(self) -> custom_fields.CustomFieldRegistry:
+        """Field metadata, read once per run and shared by every stream."""
+        return custom_fields.CustomFieldRegistry(self, self.odd_values)
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+        try:
+            super().sync_all()
+        finally:
+            if "rate_limiter" in self.__dict__:  # only when a request was made
+                for line in self.rate_limiter.summary():
+                    self.logger.info(line)
+            for line in self.odd_values.summary():
+                self.logger.warning(line)
+
     @classmethod
     def get_singer_command(cls) -> click.Command:
         return build_group(super().get_singer_command(), cls.logger)
+
+
+def _replication_keys() -> dict[str, str | None]:
+    keys = {}
+    for stream_class in STREAMS:
+        key = getattr(stream_class, "replication_key", None)
+        keys[stream_class.name] = key if isinstance(key, str) else None
+    return keys
 
 
 cli = TapPipedrive.cli

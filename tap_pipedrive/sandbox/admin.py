@@ -26,6 +26,12 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "oauth/revoke-refresh-tokens"): lambda sb, b: sb.revoke_refresh_tokens(),
     ("POST", "oauth/expire-codes"): lambda sb, b: sb.oauth.expire_codes(),
     ("POST", "oauth/deny-consent"): lambda sb, b: sb.set_deny_consent(bool(b.get("deny", True))),
+    ("GET", "faults"): lambda sb, b: sb.faults.describe(),
+    ("POST", "faults"): lambda sb, b: sb.faults.configure(
+        b.get("rate"), b.get("kinds"), b.get("seed"), b.get("after"), b.get("delay"),
+        b.get("paths"),
+    ),
+    ("POST", "daily-budget/reset"): lambda sb, b: sb.reset_daily_budget(),
 }
 
 

@@ -10,13 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import clock, fields
+from . import clock, fields, odd
 from .data import DEAL_STATUSES, SandboxData
 from .paging import BadRequest, Cursor, offset_page, parse_limit
+from .templated import envelope
+from .world import PROJECT_STATUSES
 
 ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
 _TIME_SORTS = ("id", "update_time", "add_time")
 _SINCE_UNTIL = frozenset({"updated_since", "updated_until"})
+_MAX_PARENTS = 100  # deal_ids: "A maximum of 100 deal IDs can be provided" (spec v2)
 
 
 @dataclass(frozen=True)
@@ -24,15 +27,36 @@ class Route:
     """One list endpoint: which data it serves and how it pages.
 
     paging: "cursor" (v2 keyset over an entity), "fields" (v2 cursor over field items),
-    "offset" (v1 start/limit), "all" (v1, no paging parameters), "me" (GET /users/me).
+    "offset" (v1 start/limit), "all" (v1, no paging parameters), "me" (GET /users/me),
+    "list" (an entity or v1 field items, filtered and sorted in memory: small lists),
+    "child" (the items of one parent: `{id}` in the path, or `parent_param`), "batch" (the
+    items of up to 100 parents: `parent_param` is a comma-separated list).
     sort_fields and filters are the spec's own for that endpoint; other parameters are
-    ignored, as unknown parameters are.
+    ignored, as unknown parameters are. For list/child/batch, `endpoint` (a templates.json key)
+    gives the response's keys and paging style, `paged` whether it takes start/limit or
+    cursor/limit, `max_limit` its largest page, `required` parameters it rejects a call
+    without, and `nested` the key under `data` that holds the items (goals).
     """
 
     entity: str
     paging: str
     sort_fields: tuple[str, ...] = ("id",)
     filters: frozenset[str] = frozenset()
+    statuses: tuple[str, ...] = DEAL_STATUSES
+    endpoint: str = ""
+    paged: bool = True
+    max_limit: int = 500
+    required: tuple[str, ...] = ()
+    parent_param: str = ""
+    nested: str = ""
+
+
+def _v1(entity: str, endpoint: str, paged: bool = True, **kw: Any) -> Route:
+    return Route(entity, "list", endpoint=f"v1 /{endpoint}", paged=paged, **kw)
+
+
+def _child(entity: str, endpoint: str, paged: bool = True, **kw: Any) -> Route:
+    return Route(entity, "child", endpoint=endpoint, paged=paged, **kw)
 
 
 ROUTES: dict[tuple[str, str], Route] = {
@@ -49,7 +73,86 @@ ROUTES: dict[tuple[str, str], Route] = {
     **{("v2", name): Route(name, "fields") for name in fields.FIELD_ENDPOINTS},
     ("v1", "users"): Route("users", "all"),
     ("v1", "users/me"): Route("users", "me"),
+    # --- added with the full stream catalogue -------------------------------------------
+    ("v2", "deals/archived"): Route("archived_deals", "cursor", _TIME_SORTS,
+                                    _SINCE_UNTIL | {"status"}),
+    ("v2", "projects"): Route("projects", "cursor", filters=frozenset({"status"}),
+                              statuses=PROJECT_STATUSES),
+    ("v2", "projects/archived"): Route("archived_projects", "cursor",
+                                       filters=frozenset({"status"}), statuses=PROJECT_STATUSES),
+    ("v2", "projectTemplates"): Route("project_templates", "cursor"),
+    ("v2", "tasks"): Route("tasks", "cursor"),
+    ("v2", "boards"): Route("boards", "list", endpoint="v2 /boards", paged=False),
+    ("v1", "leads"): _v1("leads", "leads", filters=frozenset({"updated_since", "sort"})),
+    ("v1", "leads/archived"): _v1("archived_leads", "leads/archived",
+                                  filters=frozenset({"sort"})),
+    ("v1", "leadLabels"): _v1("lead_labels", "leadLabels", paged=False),
+    ("v1", "leadSources"): _v1("lead_sources", "leadSources", paged=False),
+    ("v1", "leadFields"): _v1("leadFields", "leadFields"),
+    ("v1", "noteFields"): _v1("noteFields", "noteFields", paged=False),
+    ("v1", "notes"): _v1("notes", "notes", filters=frozenset({"updated_since", "sort"})),
+    ("v1", "files"): _v1("files", "files", filters=frozenset({"sort"}), max_limit=100),
+    ("v1", "callLogs"): _v1("call_logs", "callLogs", max_limit=50),
+    ("v1", "mailbox/mailThreads"): _v1("mail_threads", "mailbox/mailThreads",
+                                       filters=frozenset({"folder"}), required=("folder",)),
+    ("v1", "activityTypes"): _v1("activity_types", "activityTypes", paged=False),
+    ("v1", "currencies"): _v1("currencies", "currencies", paged=False),
+    ("v1", "filters"): _v1("filters", "filters", paged=False, filters=frozenset({"type"})),
+    ("v1", "goals/find"): _v1("goals", "goals/find", paged=False, nested="goals",
+                              filters=frozenset({"type.name", "is_active"})),
+    ("v1", "roles"): _v1("roles", "roles"),
+    ("v1", "permissionSets"): _v1("permission_sets", "permissionSets", paged=False,
+                                  filters=frozenset({"app"})),
+    ("v2", "deals/products"): Route("deal_products", "batch", endpoint="v2 /deals/products",
+                                    parent_param="deal_ids"),
+    ("v2", "deals/installments"): Route("deal_installments", "batch",
+                                        endpoint="v2 /deals/installments",
+                                        parent_param="deal_ids"),
+    ("v2", "deals/{id}/discounts"): _child("deal_discounts", "v2 /deals/{id}/discounts",
+                                           paged=False),
+    ("v2", "deals/{id}/followers"): _child("deal_followers", "v2 /deals/{id}/followers"),
+    ("v1", "deals/{id}/participants"): _child("deal_participants",
+                                              "v1 /deals/{id}/participants"),
+    ("v1", "deals/{id}/flow"): _child("deal_flow", "v1 /deals/{id}/flow"),
+    ("v1", "deals/{id}/changelog"): _child("deal_changelog", "v1 /deals/{id}/changelog"),
+    ("v2", "persons/{id}/followers"): _child("person_followers", "v2 /persons/{id}/followers"),
+    ("v1", "persons/{id}/changelog"): _child("person_changelog", "v1 /persons/{id}/changelog"),
+    ("v2", "organizations/{id}/followers"): _child("organization_followers",
+                                                   "v2 /organizations/{id}/followers"),
+    ("v1", "organizations/{id}/changelog"): _child("organization_changelog",
+                                                   "v1 /organizations/{id}/changelog"),
+    ("v1", "organizationRelationships"): _child("organization_relationships",
+                                                "v1 /organizationRelationships", paged=False,
+                                                parent_param="org_id"),
+    ("v2", "products/{id}/followers"): _child("product_followers", "v2 /products/{id}/followers"),
+    ("v2", "products/{id}/variations"): _child("product_variations",
+                                               "v2 /products/{id}/variations"),
+    ("v2", "users/{id}/followers"): _child("user_followers", "v2 /users/{id}/followers"),
+    ("v1", "notes/{id}/comments"): _child("note_comments", "v1 /notes/{id}/comments"),
+    ("v1", "mailbox/mailThreads/{id}/mailMessages"): _child(
+        "mail_messages", "v1 /mailbox/mailThreads/{id}/mailMessages", paged=False),
+    ("v1", "roles/{id}/assignments"): _child("role_assignments", "v1 /roles/{id}/assignments"),
+    ("v1", "permissionSets/{id}/assignments"): _child("permission_set_assignments",
+                                                      "v1 /permissionSets/{id}/assignments"),
+    ("v2", "phases"): _child("phases", "v2 /phases", paged=False, parent_param="board_id"),
+    ("v2", "projects/{id}/changelog"): _child("project_changelog", "v2 /projects/{id}/changelog"),
 }
+
+
+def match(version: str, name: str) -> tuple[Route | None, dict[str, str]]:
+    """The route for `/api/<version>/<name>`, and the path parameters it carries (`id`)."""
+    route = ROUTES.get((version, name))
+    if route is not None:
+        return route, {}
+    parts = name.split("/")
+    for (v, pattern), candidate in ROUTES.items():
+        if v != version or "{id}" not in pattern:
+            continue
+        wanted = pattern.split("/")
+        if len(wanted) == len(parts) and all(w in ("{id}", p) for w, p in zip(wanted, parts,
+                                                                               strict=True)):
+            return candidate, {"id": parts[wanted.index("{id}")]}
+    return None, {}
 
 
 def error_envelope(error: str, code: int) -> dict[str, Any]:
@@ -57,14 +160,32 @@ def error_envelope(error: str, code: int) -> dict[str, Any]:
             "data": None, "additional_data": None}
 
 
-def respond(data: SandboxData, route: Route, query: Mapping[str, str]) -> dict[str, Any]:
+def respond(data: SandboxData, route: Route, query: Mapping[str, str],
+            path: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The 200 document for a route; BadRequest for a parameter the sandbox rejects."""
+    doc = _respond(data, route, query, path or {})
+    if data.odd_values:  # Sandbox(odd_values=True): values that broke other connectors
+        odd.apply(data, route.entity, doc)
+    return doc
+
+
+def _respond(data: SandboxData, route: Route, query: Mapping[str, str],
+             path: Mapping[str, str]) -> dict[str, Any]:
     # An empty parameter (`?updated_since=`) counts as absent.
     params = {k: v for k, v in query.items() if v}
     if route.paging == "cursor":
         return _cursor_page(data, route, params)
     if route.paging == "fields":
         return _fields_page(data, route, params)
+    if route.paging == "list":
+        return _list_page(data, route, params)
+    if route.paging == "child":
+        parent = path.get("id") or params.get(route.parent_param)
+        if parent is None:
+            raise BadRequest(f"Missing required parameter: {route.parent_param}")
+        return _page(route, data.children_of(route.entity, _id(parent)), params)
+    if route.paging == "batch":
+        return _batch_page(data, route, params)
     if route.paging == "me":
         return {"success": True, "data": data.me()}
     items = data.records(route.entity)
@@ -94,7 +215,7 @@ def _cursor_page(data: SandboxData, route: Route, q: Mapping[str, str]) -> dict[
         until = _time_param("updated_until", q["updated_until"])
     if "status" in route.filters and "status" in q:
         statuses = frozenset(s.strip() for s in q["status"].split(",") if s.strip())
-        if not statuses or not statuses <= set(DEAL_STATUSES):
+        if not statuses or not statuses <= set(route.statuses):
             raise BadRequest(f"Invalid status: {q['status']!r}")
     records, next_key = data.query(
         route.entity, sort_by=sort_by, desc=direction == "desc", limit=limit,
@@ -138,3 +259,108 @@ def _time_param(name: str, value: str) -> float:
         return clock.parse_rfc3339(value)
     except ValueError:
         raise BadRequest(f"Invalid {name}: expected RFC 3339, e.g. 2025-01-01T10:20:00Z") from None
+
+
+# --- in-memory lists: v1 lists, child lists, batches ---------------------------------------------
+
+
+def _id(text: str) -> Any:
+    return int(text) if text.isdigit() else text
+
+
+def _list_page(data: SandboxData, route: Route, q: Mapping[str, str]) -> dict[str, Any]:
+    for name in route.required:
+        if name not in q:
+            raise BadRequest(f"Missing required parameter: {name}")
+    items = [r for r in data.records(route.entity) if not r.get("is_deleted")]
+    if "updated_since" in route.filters and "updated_since" in q:
+        since = _time_param("updated_since", q["updated_since"])
+        items = [r for r in items if clock.parse_any(r["update_time"]) >= since]
+    for name in ("folder", "type", "app", "type.name"):
+        if name in route.filters and name in q:
+            items = [r for r in items if _matches(r, name, q[name])]
+    if "is_active" in route.filters:  # goals: true unless asked otherwise (spec default)
+        active = q.get("is_active", "true").lower() == "true"
+        items = [r for r in items if r.get("is_active") is active]
+    if "sort" in route.filters and "sort" in q:
+        items = _sorted(items, q["sort"])
+    return _page(route, items, q)
+
+
+def _matches(item: dict[str, Any], name: str, wanted: str) -> bool:
+    if name == "folder":
+        return wanted in (item.get("folders") or [])
+    if name == "type.name":
+        return (item.get("type") or {}).get("name") == wanted
+    return item.get(name) == wanted
+
+
+def _sorted(items: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """v1 `sort`: `field ASC|DESC` (the first field only, which is what taps send)."""
+    field, _, direction = sort.split(",")[0].strip().partition(" ")
+    if not items or field not in items[0]:
+        raise BadRequest(f"Invalid sort: {sort!r}")
+    desc = direction.strip().upper() == "DESC"
+    if field in ("update_time", "add_time"):
+        def key(r: dict[str, Any]) -> Any:
+            return clock.parse_any(r[field])
+    else:
+        def key(r: dict[str, Any]) -> Any:
+            return r[field]
+    # Stable: ties keep the list's own order, in both directions.
+    order = sorted(range(len(items)), key=lambda n: (key(items[n]), -n if desc else n),
+                   reverse=desc)
+    return [items[n] for n in order]
+
+
+def _batch_page(data: SandboxData, route: Route, q: Mapping[str, str]) -> dict[str, Any]:
+    raw = q.get(route.parent_param)
+    if not raw:
+        raise BadRequest(f"Missing required parameter: {route.parent_param}")
+    try:
+        parents = list(dict.fromkeys(int(x) for x in raw.split(",") if x.strip()))
+    except ValueError:
+        raise BadRequest(f"Invalid {route.parent_param}: {raw!r}") from None
+    if len(parents) > _MAX_PARENTS:
+        raise BadRequest(f"{route.parent_param}: at most {_MAX_PARENTS} ids")
+    items = sorted((i for p in parents for i in data.children_of(route.entity, p)),
+                   key=lambda item: item["id"])
+    return _page(route, items, q)
+
+
+def _page(route: Route, items: list[dict[str, Any]], q: Mapping[str, str]) -> dict[str, Any]:
+    """One page of an in-memory list, in the endpoint's own envelope (templates.json)."""
+    shape = envelope(route.endpoint)
+    style, keys = shape["paging"], shape["keys"]
+    additional: Any = None
+    if style == "cursor":
+        limit = parse_limit(q, route.max_limit)
+        cursor = Cursor.decode(q["cursor"]) if "cursor" in q else None
+        if cursor and cursor.field != "position":
+            raise BadRequest("Invalid cursor: it belongs to a different endpoint")
+        start = cursor.id if cursor else 0
+        page = items[start : start + limit]
+        end = start + len(page)
+        more = end < len(items)
+        additional = {"next_cursor": Cursor("position", "asc", end, end).encode() if more
+                      else None}
+    elif route.paged:  # v1 start/limit, whatever the envelope says about it
+        page, extra = offset_page(items, {**q, "limit": str(min(parse_limit(q),
+                                                                route.max_limit))})
+        pagination = extra["pagination"]
+        if style == "pagination":
+            additional = extra
+        elif style == "flat":
+            additional = {k: pagination[k] for k in ("start", "limit",
+                                                     "more_items_in_collection")}
+    else:
+        page = items
+        if style == "flat":
+            additional = {"start": 0, "limit": len(items), "more_items_in_collection": False}
+    doc: dict[str, Any] = {"success": True,
+                           "data": {route.nested: page} if route.nested else page}
+    if "additional_data" in keys:
+        doc["additional_data"] = additional
+    if "related_objects" in keys:
+        doc["related_objects"] = {}
+    return doc

@@ -9,6 +9,7 @@ from types import FrameType
 
 import click
 
+from .faults import DEFAULT_KINDS, KINDS, parse_kinds
 from .server import Sandbox, check_loopback
 
 
@@ -21,6 +22,13 @@ def _loopback(ctx: click.Context, param: click.Parameter, value: str) -> str:
             "endpoints, so it only listens on 127.0.0.1, ::1 or localhost."
         ) from None
     return value
+
+
+def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return ",".join(parse_kinds(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("sandbox")
@@ -42,15 +50,42 @@ def _loopback(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Lifetime of issued access tokens, in seconds.")
 @click.option("--burst-limit", default=400, show_default=True, type=click.IntRange(0),
               help="Requests per token per 2 s; 0 disables rate limiting.")
+@click.option("--daily-limit", default=0, show_default=True, type=click.IntRange(0),
+              help="Daily API token budget of the company (x-token-cost per call); 0: none. "
+              "POST /_sandbox/daily-budget/reset starts a new day.")
+@click.option("--daily-headers/--no-daily-headers", default=True, show_default=True,
+              help="Send x-daily-ratelimit-token-limit/-remaining.")
+@click.option("--ratelimit-headers/--no-ratelimit-headers", default=True, show_default=True,
+              help="Send x-ratelimit-* headers at all (off: limits still apply, silently).")
+@click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of API calls that fail (seeded).")
+@click.option("--fault-kinds", default=",".join(DEFAULT_KINDS), show_default=True,
+              callback=_kinds, help=f"Comma-separated faults, of: {', '.join(KINDS)}.")
+@click.option("--fault-seed", default=None, type=int, help="Seed of the fault draw "
+              "[default: --seed].")
+@click.option("--fault-after", default=0, show_default=True, type=click.IntRange(0),
+              help="So many API calls go through before faults start.")
+@click.option("--fault-delay", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds a 'timeout' fault stalls its answer.")
+@click.option("--fault-paths", default="", help="Comma-separated API paths (e.g. "
+              "/api/v2/deals): only calls to them fail [default: every path].")
+@click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds added to every API call.")
 def sandbox(
     port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
-    client_secret: str, token_ttl: int, burst_limit: int,
+    client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
+    daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
+    fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
+    latency: float,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
         records=records, seed=seed, host=host, port=port, api_token=api_token,
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl,
-        burst_limit=burst_limit,
+        burst_limit=burst_limit, daily_limit=daily_limit, daily_headers=daily_headers,
+        ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
+        fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
+        fault_paths=fault_paths, latency=latency,
     )
     try:
         sb.bind()

@@ -60,3 +60,20 @@ def to_epoch(value: object) -> int:
     if isinstance(value, str):
         return int(parse_rfc3339(value))
     raise TypeError(f"cannot read a time from {value!r}")
+
+
+def stamp(epoch: int, like: object) -> str:
+    """`epoch` written the way `like` (a sample value of the same field) is written: v1
+    `2025-03-04 10:20:30`, v2 `2025-03-04T10:20:30Z`, or with milliseconds `...30.000Z`."""
+    if isinstance(like, str) and "T" not in like:
+        return v1(epoch)
+    if isinstance(like, str) and "." in like:
+        return v2(epoch)[:-1] + ".000Z"
+    return v2(epoch)
+
+
+def parse_any(text: str) -> int:
+    """Epoch seconds of a time written by `stamp` (any of its three styles)."""
+    if "T" not in text:
+        text = text.replace(" ", "T") + "Z"
+    return int(parse_rfc3339(text))

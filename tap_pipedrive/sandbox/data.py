@@ -5,6 +5,10 @@ Base records (ids 1..count) are never stored: they are rebuilt on demand from
 orders (built on first use), and `overrides`, the current version of every record that was
 touched, created or deleted since start. Queries merge the base order (skipping overridden
 ids) with the sorted overrides, so a touched record simply moves to its new position.
+
+Child records (deal products, followers, changelogs: children.py) are not tables: they are
+rebuilt per parent on demand, and `child_records` lists them all with their parent's id.
+Entities with text ids (leads, goals...) are mutated by position (1..n) like the others.
 """
 
 from __future__ import annotations
@@ -19,20 +23,22 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from . import clock, fields
+from . import children, clock, fields, templated
 from .records import RecordBuilder, user_me
-from .world import Meta, World
+from .world import STATUS_ENTITIES, Meta, World
 
-# Entities with an `update_time`-style time; users are v1 and call it `modified`.
+# Entities with an `update_time`-style time; users are v1 and call it `modified`; some
+# templated entities have none (templated.UNTIMED).
 ENTITIES = (
     "deals", "persons", "organizations", "activities", "products", "pipelines", "stages", "users",
+    *templated.ENDPOINTS,
 )
 _TIME_KEYS = {"users": ("created", "modified")}
-_TIME_PARSE = {"users": lambda text: clock.to_epoch(text.replace(" ", "T") + "Z")}
 # The visible field `touch` edits, so a sync can tell the new version from the old one.
 TOUCH_FIELD = {
     "deals": "title", "persons": "job_title", "organizations": "name", "activities": "subject",
     "products": "name", "pipelines": "name", "stages": "name", "users": "name",
+    **templated.TOUCH_FIELD,
 }
 _REVISION = re.compile(r" \(rev (\d+)\)$")
 DEAL_STATUSES = ("open", "won", "lost", "deleted")
@@ -71,8 +77,7 @@ class _Table:
             return m
         w, e = self.world, self.entity
         update = self._ut[i] if self._ut is not None else w.update_time(e, i)
-        status = w.deal_status(i) if e == "deals" else None
-        return Meta(w.add_time(e, i), update, w.base_deleted(e, i), status)
+        return Meta(w.add_time(e, i), update, w.base_deleted(e, i), w.status(e, i))
 
     def record(self, i: int) -> dict[str, Any]:
         if i in self.over:
@@ -81,12 +86,15 @@ class _Table:
 
     def store(self, i: int, rec: dict[str, Any]) -> None:
         self.over[i] = rec
-        add_key, update_key = _TIME_KEYS.get(self.entity, ("add_time", "update_time"))
-        parse = _TIME_PARSE.get(self.entity, clock.to_epoch)
-        status = rec.get("status") if self.entity == "deals" else None
-        self.over_meta[i] = Meta(
-            parse(rec[add_key]), parse(rec[update_key]), rec["is_deleted"], status
-        )
+        status = rec.get("status") if self.entity in STATUS_ENTITIES else None
+        deleted = bool(rec.get("is_deleted")) or status == "deleted"
+        if self.entity in templated.UNTIMED:
+            now = clock.now()
+            self.over_meta[i] = Meta(now, now, deleted, status)
+        else:
+            add_key, update_key = _TIME_KEYS.get(self.entity, ("add_time", "update_time"))
+            self.over_meta[i] = Meta(clock.parse_any(rec[add_key]),
+                                     clock.parse_any(rec[update_key]), deleted, status)
         self._over_sorted.clear()
 
     # --- sort keys ---------------------------------------------------------------------------
@@ -176,6 +184,9 @@ class SandboxData:
         self.counts = dict(self.world.counts)
         self._tables = {e: _Table(e, self.world, self.builder) for e in ENTITIES}
         self._fields: dict[str, list[dict[str, Any]]] = {}
+        self._ids: dict[str, dict[Any, int]] = {}
+        self._relationships: tuple[int, dict[Any, list[dict[str, Any]]]] | None = None
+        self.odd_values = False  # Sandbox(odd_values=True): odd.py changes what is served
         self.lock = threading.RLock()
 
     def _table(self, entity: str) -> _Table:
@@ -189,8 +200,10 @@ class SandboxData:
     def records(self, entity: str) -> list[dict[str, Any]]:
         """Every current record of an entity, deleted ones included, ordered by id (or every
         field item, for dealFields, personFields, ...)."""
-        if entity in fields.FIELD_ENDPOINTS:
+        if entity in fields.FIELD_ENDPOINTS or entity in templated.V1_FIELD_ENDPOINTS:
             return self.field_items(entity)
+        if entity in children.KINDS:
+            return [item for _, item in self.child_records(entity)]
         with self.lock:
             t = self._table(entity)
             return [_copy(t, i) for i in range(1, t.next_id)]
@@ -207,9 +220,72 @@ class SandboxData:
 
     def field_items(self, endpoint: str) -> list[dict[str, Any]]:
         if endpoint not in self._fields:
-            entity = fields.FIELD_ENDPOINTS[endpoint]
-            self._fields[endpoint] = fields.field_items(self.world.seed, entity, [1, 2])
+            if endpoint in templated.V1_FIELD_ENDPOINTS:
+                items = templated.v1_field_items(self.world.seed, endpoint)
+            else:
+                items = fields.field_items(self.world.seed, fields.FIELD_ENDPOINTS[endpoint],
+                                           [1, 2])
+            self._fields[endpoint] = items
         return self._fields[endpoint]
+
+    def rename_field(self, endpoint: str, key: str, name: str) -> dict[str, Any]:
+        """Rename a field, as a user does in Pipedrive's settings (its key stays)."""
+        with self.lock:
+            for item in self.field_items(endpoint):
+                if item.get("field_code", item.get("key")) == key:
+                    item["field_name" if "field_name" in item else "name"] = name
+                    return copy.deepcopy(item)
+        raise KeyError(f"{endpoint} has no field {key}")
+
+    # --- children (children.py) -------------------------------------------------------------
+
+    def index_of(self, entity: str, record_id: Any) -> int | None:
+        """The position (1..n) of the record with this id, or None."""
+        with self.lock:
+            t = self._table(entity)
+            if entity not in templated.TEXT_IDS:
+                try:
+                    i = int(record_id) - templated.ID_BASE.get(entity, 0)
+                except (TypeError, ValueError):
+                    return None
+                return i if t.exists(i) else None
+            ids = self._ids.get(entity)
+            if ids is None or len(ids) != t.next_id - 1:
+                ids = {templated.record_id(self.world, entity, i): i for i in range(1, t.next_id)}
+                self._ids[entity] = ids
+            return ids.get(str(record_id))
+
+    def children_of(self, entity: str, parent_id: Any) -> list[dict[str, Any]]:
+        """What the child endpoint lists for one parent (by the parent's id)."""
+        kind = children.KINDS[entity]
+        if entity == "organization_relationships":  # listed on both organizations' side
+            return [copy.deepcopy(r) for r in self._relationships_by_org().get(parent_id, [])]
+        i = self.index_of(kind.parent, parent_id)
+        if i is None:
+            return []
+        return children.build(self.world, entity, i, self._table(kind.parent).meta(i).add)
+
+    def child_records(self, entity: str) -> list[tuple[Any, dict[str, Any]]]:
+        """Every child of every parent, as (parent id, item); each item once."""
+        kind = children.KINDS[entity]
+        with self.lock:
+            parents = self._table(kind.parent).next_id
+        out = []
+        for i in range(1, parents):
+            parent_id = templated.record_id(self.world, kind.parent, i)
+            added = self._table(kind.parent).meta(i).add
+            out += [(parent_id, item) for item in children.build(self.world, entity, i, added)]
+        return out
+
+    def _relationships_by_org(self) -> dict[Any, list[dict[str, Any]]]:
+        count = self._table("organizations").next_id
+        if self._relationships is None or self._relationships[0] != count:
+            by_org: dict[Any, list[dict[str, Any]]] = {}
+            for _, rel in self.child_records("organization_relationships"):
+                for side in ("rel_owner_org_id", "rel_linked_org_id"):
+                    by_org.setdefault(rel[side]["value"], []).append(rel)
+            self._relationships = (count, by_org)
+        return self._relationships[1]
 
     def query(
         self,
@@ -298,7 +374,9 @@ class SandboxData:
             for _ in range(int(count)):
                 i = t.next_id
                 t.next_id += 1
-                status = self.world.deal_status(i) if entity == "deals" else None
+                status = self.world.status(entity, i)
+                if status == "deleted":
+                    status = "open"  # created records start alive
                 rec = self.builder.build(entity, i, Meta(when, when, False, status))
                 t.store(i, rec)
                 out.append(rec)
@@ -330,9 +408,11 @@ class SandboxData:
     @staticmethod
     def _restamp(t: _Table, i: int, rec: dict[str, Any], when: int) -> dict[str, Any]:
         update_key = _TIME_KEYS.get(t.entity, ("add_time", "update_time"))[1]
-        fmt = clock.v1 if t.entity == "users" else clock.v2
-        # add_time <= update_time must hold even if a caller backdates an update.
+        if t.entity in templated.UNTIMED:
+            raise KeyError(f"{t.entity} have no update time to change")
+        # add_time <= update_time must hold even if a caller backdates an update; the new
+        # time is written the way the record writes it (v1, v2, with milliseconds).
         old_add = t.meta(i).add
-        rec[update_key] = fmt(max(when, old_add))
+        rec[update_key] = clock.stamp(max(when, old_add), rec[update_key])
         t.store(i, rec)
         return rec

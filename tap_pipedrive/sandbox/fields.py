@@ -23,6 +23,7 @@ FIELD_ENDPOINTS = {
     "organizationFields": "organizations",
     "productFields": "products",
     "activityFields": "activities",
+    "projectFields": "projects",
 }
 # Which optional namespaces each endpoint accepts in include_fields (spec v2 enums).
 NAMESPACES = {
@@ -31,10 +32,12 @@ NAMESPACES = {
     "organizations": ("ui_visibility", "important_fields", "required_fields"),
     "products": ("ui_visibility",),
     "activities": ("ui_visibility",),
+    "projects": (),  # no include_fields: projectFields items carry every namespace (spec v2)
 }
+_ALWAYS_NAMESPACES = ("projects",)
 _WITH_DESCRIPTION = ("deals",)  # only dealFields items have `description` in spec v2
 # Entities whose v2 list item has `custom_fields` in the spec (activities do not).
-CUSTOM_FIELD_ENTITIES = ("deals", "persons", "organizations", "products")
+CUSTOM_FIELD_ENTITIES = ("deals", "persons", "organizations", "products", "projects")
 
 _CUSTOM_TYPES = (
     "varchar", "text", "double", "monetary", "enum", "set", "date", "daterange", "time",
@@ -61,6 +64,11 @@ _CUSTOM_NAMES = {
         "Launch date", "Promotion", "Support cutoff", "Product manager", "Supplier",
         "Supplier contact", "Warehouse", "Support line",
     ),
+    "projects": (
+        "Project code", "Scope", "Completion %", "Budget", "Delivery method", "Workstreams",
+        "Go-live date", "Hypercare period", "Daily standup", "Delivery lead", "Client org",
+        "Client sponsor", "Site address", "Hotline",
+    ),
 }
 _OPTION_LABELS = {
     "Lead source": ("Inbound", "Outbound", "Referral", "Event", "Partner"),
@@ -71,6 +79,8 @@ _OPTION_LABELS = {
     "Regions": ("EMEA", "North America", "LATAM", "APAC"),
     "Lifecycle": ("Beta", "Active", "Legacy", "End of life"),
     "Channels": ("Direct", "Reseller", "Marketplace", "Online shop"),
+    "Delivery method": ("Remote", "On site", "Hybrid"),
+    "Workstreams": ("Data migration", "Training", "Integrations", "Reporting"),
 }
 _COLORS = ("green", "yellow", "red", "blue", None)
 ADDRESS_PARTS = (
@@ -150,6 +160,18 @@ _BUILTIN: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("conference_meeting_id", "Conference ID", "varchar"),
         ("public_description", "Public description", "text"),
         ("priority", "Priority", "enum"), ("note", "Note", "text"),
+    ),
+    "projects": (
+        ("id", "ID", "int"), ("title", "Title", "varchar"), ("description", "Description", "text"),
+        ("status", "Status", "status"), ("board_id", "Board", "projects_board"),
+        ("phase_id", "Phase", "projects_phase"), ("owner_id", "Owner", "user"),
+        ("start_date", "Start date", "date"), ("end_date", "End date", "date"),
+        ("deal_ids", "Deals", "deals"), ("person_ids", "Contact persons", "people"),
+        ("org_ids", "Organizations", "org"), ("label_ids", "Labels", "set"),
+        ("health_status", "Health", "enum"), ("add_time", "Add time", "date"),
+        ("update_time", "Update time", "date"),
+        ("status_change_time", "Status changed", "date"),
+        ("archive_time", "Archived", "date"),
     ),
 }
 # Options of built-in enum/set/status fields. Option ids have the type the records use for the
@@ -299,7 +321,7 @@ def _namespaces(entity: str, code: str, index: int, stage_ids: list[int]) -> dic
             show_in_add_person_dialog={"show": False, "order": None},
         )
     out: dict[str, Any] = {"ui_visibility": visible}
-    if "important_fields" in NAMESPACES[entity]:
+    if "important_fields" in NAMESPACES[entity] or entity in _ALWAYS_NAMESPACES:
         out.update(important_fields=important, required_fields=required)
     return out
 
@@ -327,3 +349,20 @@ def field_items(seed: int, entity: str, stage_ids: list[int]) -> list[dict[str, 
         item.update(_namespaces(entity, code, index, stage_ids))
         items.append(item)
     return items
+
+
+def v1_custom_value(field: CustomField, value: Any) -> dict[str, Any]:
+    """A custom value (v2 shape) as v1 writes it on a record: top-level keys, composite parts
+    suffixed (`<key>_currency`, `<key>_until`, `<key>_route`), option ids as text."""
+    key, ftype = field.key, field.field_type
+    if ftype == "monetary":
+        return {key: value["value"], f"{key}_currency": value["currency"]}
+    if ftype in ("daterange", "timerange"):
+        return {key: value["value"], f"{key}_until": value["until"]}
+    if ftype == "address":
+        return {key: value["value"], **{f"{key}_{p}": v for p, v in value.items() if p != "value"}}
+    if ftype == "enum":
+        return {key: str(value)}
+    if ftype == "set":
+        return {key: ",".join(str(v) for v in value)}
+    return {key: value}

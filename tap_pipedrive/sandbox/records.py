@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import clock, fields, vocab
+from .templated import Templated
 from .world import Meta, World
 
 # Fields the spec types as non-nullable that the sandbox still sets to null where a real
@@ -55,6 +56,8 @@ class RecordBuilder:
             "activities": self._activity, "products": self._product,
             "pipelines": self._pipeline, "stages": self._stage, "users": self._user,
         }
+        # The entities added later are built on spec templates (templated.py).
+        self._build.update(Templated(self).builders())
 
     def build(self, entity: str, i: int, meta: Meta) -> dict[str, Any]:
         rng = random.Random(self.world.h(entity, i, 50))

@@ -8,10 +8,20 @@ API (auth: `x-api-token: <api_token>` or `Authorization: Bearer <access token>`;
         updated_until (<), deals: status=open,won,lost,deleted; custom_fields=<keys>
     GET /api/v2/{deal,person,organization,product,activity}Fields   (include_fields=...)
     GET /api/v1/users, GET /api/v1/users/me
+    ...and every other list endpoint of the tap's streams: api.ROUTES has the full table
+    (archived deals, projects, tasks, boards, phases, leads, notes, files, call logs, mail,
+    filters, goals, roles, permission sets, v1 field lists, and the per-parent lists such as
+    /api/v2/deals/products?deal_ids= and /api/v2/deals/{id}/followers)
 
     Every /api/* response carries x-ratelimit-limit/-remaining/-reset (per token, 2 s
     rolling window); over the limit: 429. Errors use Pipedrive's envelope
     {"success": false, "error", "errorCode", "error_info", "data": null, "additional_data": null}.
+
+    Daily budget (daily_limit > 0): each answered call is charged its spec x-token-cost; once
+    spent, 429 (with x-daily-ratelimit-token-limit/-remaining unless daily_headers=False)
+    until reset. ratelimit_headers=False leaves out every x-ratelimit-*/x-daily-* header.
+    Fault mode (fault_rate > 0; kinds and order in faults.py): a seeded share of calls fails;
+    latency adds a delay to every call.
 
 OAuth (point the tap's `oauth_url` at the sandbox URL):
 
@@ -27,6 +37,9 @@ Admin (no auth, loopback clients only; JSON in, JSON out as {"success": true, "d
     GET  /_sandbox/records/<entity>        every record, deleted ones included
     GET  /_sandbox/requests                the request log (API and OAuth requests)
     POST /_sandbox/requests/reset
+    GET  /_sandbox/faults                  fault settings and the faults injected so far
+    POST /_sandbox/faults    {"rate": 0.1, "kinds": ["500"], "seed": 1, "after": 0, "paths": []}
+    POST /_sandbox/daily-budget/reset      a new day: the daily budget is whole again
     POST /_sandbox/oauth/expire-access-tokens     every issued access token expires now
     POST /_sandbox/oauth/revoke-refresh-tokens    every issued refresh token stops working
     POST /_sandbox/oauth/expire-codes             every pending authorization code expires
@@ -46,16 +59,19 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..token_costs import cost_of
 from . import admin, api
-from .api import ROUTES, error_envelope
+from .api import error_envelope
 from .data import SandboxData
+from .faults import Faults, inject
 from .oauth import OAuthError, OAuthState
 from .paging import BadRequest
-from .ratelimit import BurstLimiter
+from .ratelimit import BurstLimiter, DailyBudget
 
 logger = logging.getLogger("tap_pipedrive.sandbox")
 
@@ -92,6 +108,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: a tap's session reuses its connection
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per call on a kept-alive connection).
+    disable_nagle_algorithm = True
     timeout = 30
     server_version = "PipedriveSandbox/1"
     sys_version = ""
@@ -125,14 +144,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        sb = self.server.sandbox
         parts = urlsplit(self.path)
         self.route_path = parts.path
         self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
         self.auth_kind: str | None = None
+        self.fault: str | None = None
         self.status = 500
+        self.logged = parts.path.startswith("/_sandbox/")  # admin calls stay out of the log
         try:
             if parts.path.startswith("/api/"):
                 self._api()
@@ -140,16 +160,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._oauth()
             elif parts.path.startswith("/_sandbox/"):
                 self._admin()
-                return  # admin calls stay out of the request log
+                return
             else:
                 self._json(404, error_envelope("Not found", 404))
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
+            self.close_connection = True
+            self.status = 0
         except Exception:  # a bug in the sandbox must still answer, like a real 500
             logger.exception("sandbox error on %s %s", self.command, parts.path)
             self._json(500, error_envelope("Internal server error", 500))
-        sb._log_request({
-            "method": self.command, "path": parts.path, "query": dict(self.query),
+        self._log_once()
+
+    def _log_once(self) -> None:
+        """Log the request; before its answer goes out when possible, so that a client that
+        has its answer also finds it in `sb.requests`."""
+        if self.logged:
+            return
+        self.logged = True
+        entry = {
+            "method": self.command, "path": self.route_path, "query": dict(self.query),
             "status": self.status, "auth": self.auth_kind,
-        })
+        }
+        if self.fault:
+            entry["fault"] = self.fault
+        self.server.sandbox._log_request(entry)
 
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
@@ -159,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        self._log_once()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -186,21 +221,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self) -> None:
         sb = self.server.sandbox
+        if sb.latency:
+            time.sleep(sb.latency)
         error, key = self._authenticate()
         allowed, headers = sb.limiter.hit(key)
+        if not sb.ratelimit_headers:
+            headers = {}
         if not allowed:
             self._json(429, error_envelope("Request over limit", 429), headers)
             return
         if error:
             self._json(401, error_envelope(error, 401), headers)
             return
+        if sb.daily.spent():
+            if sb.ratelimit_headers:
+                headers = {**headers, **sb.daily.header_values()}
+            self._json(429, error_envelope("Daily API token budget exceeded", 429), headers)
+            return
+        self.fault = sb.faults.draw(self.route_path)
+        if self.fault:
+            self.status = 0 if self.fault in ("reset", "truncated") else 200
+            envelope = error_envelope("Internal server error", 500)
+            if inject(self, self.fault, envelope, sb.faults.delay):
+                return
         version, _, name = self.route_path[len("/api/"):].partition("/")
-        route = ROUTES.get((version, name.rstrip("/")))
+        route, path_params = api.match(version, name.rstrip("/"))
         if route is None or self.command != "GET":
             self._json(404, error_envelope("Not found", 404), headers)
             return
+        sb.daily.charge(cost_of(self.route_path))
+        if sb.ratelimit_headers:
+            headers = {**headers, **sb.daily.header_values()}
         try:
-            doc = api.respond(sb.data, route, self.query)
+            doc = api.respond(sb.data, route, self.query, path_params)
         except BadRequest as exc:
             self._json(400, error_envelope(str(exc), 400), headers)
             return
@@ -254,14 +307,39 @@ class Sandbox:
         burst_limit: int = 400,
         deny_consent: bool = False,
         code_ttl: int = 300,
+        daily_limit: int = 0,
+        daily_headers: bool = True,
+        ratelimit_headers: bool = True,
+        fault_rate: float = 0.0,
+        fault_kinds: str | list[str] | None = None,
+        fault_seed: int | None = None,
+        fault_after: int = 0,
+        fault_delay: float = 5.0,
+        fault_paths: str | list[str] | None = None,
+        latency: float = 0.0,
+        odd_values: bool = False,
     ) -> None:
+        """burst_limit: requests per token per 2 s (0: none). daily_limit: tokens per day for
+        the whole company (0: none); daily_headers: send x-daily-ratelimit-token-*;
+        ratelimit_headers=False: send no rate-limit header at all. fault_rate: share of API
+        calls that fail (0..1), fault_kinds: which faults (faults.py; default all but
+        timeout), fault_seed: their draw (default: seed), fault_after: so many calls first
+        go through, fault_delay: seconds a timeout fault stalls, fault_paths: only calls to
+        these exact paths fail (and count). latency: seconds added to every API call.
+        odd_values: a share of records carries values that broke other connectors (odd.py)."""
         check_loopback(host)
         self.host, self.port = host, int(port)
         self.api_token = api_token
         self.data = SandboxData(records=records, seed=seed)
+        self.data.odd_values = bool(odd_values)
         self.oauth = OAuthState(client_id, client_secret, int(token_ttl), int(code_ttl),
                                 deny_consent)
         self.limiter = BurstLimiter(burst_limit)
+        self.daily = DailyBudget(daily_limit, daily_headers)
+        self.ratelimit_headers = bool(ratelimit_headers)
+        self.faults = Faults(fault_rate, fault_kinds, seed if fault_seed is None else fault_seed,
+                             fault_after, fault_delay, fault_paths)
+        self.latency = float(latency)
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self._server: _Server | None = None
@@ -299,6 +377,10 @@ class Sandbox:
 
     def revoke_refresh_tokens(self) -> int:
         return self.oauth.revoke_refresh_tokens()
+
+    def reset_daily_budget(self) -> int:
+        """A new day: the daily budget is whole again; returns the tokens the old day used."""
+        return self.daily.reset()
 
     # --- request log -------------------------------------------------------------------------
 

@@ -17,8 +17,15 @@ from . import clock, vocab
 _MASK = (1 << 64) - 1
 ENTITIES = (
     "deals", "persons", "organizations", "activities", "products", "users", "pipelines", "stages",
+    # Added later, at the end, so that the salts (and data) of the ones above never change.
+    "archived_deals", "leads", "archived_leads", "lead_labels", "lead_sources", "notes", "files",
+    "call_logs", "mail_threads", "projects", "archived_projects", "project_templates", "tasks",
+    "boards", "activity_types", "currencies", "filters", "goals", "roles", "permission_sets",
 )
 _SALT = {name: n + 1 for n, name in enumerate(ENTITIES)}
+PROJECT_STATUSES = ("open", "completed", "canceled", "deleted")
+STATUS_ENTITIES = {"deals": "deal", "archived_deals": "deal", "projects": "project",
+                   "archived_projects": "project"}
 _GOLDEN = 0x9E3779B97F4A7C15
 _PRIME = 0xD1B54A32D192ED03
 STAGES_PER_PIPELINE = 5
@@ -54,6 +61,20 @@ def counts_for(records: int) -> dict[str, int]:
     }
 
 
+def more_counts(records: int) -> dict[str, int]:
+    """Counts of the entities added after the first eight (kept apart from counts_for)."""
+    n = max(0, int(records))
+    return {
+        "archived_deals": max(2, n // 20), "leads": max(3, n // 4),
+        "archived_leads": max(2, n // 40), "lead_labels": 3, "lead_sources": 6,
+        "notes": max(3, n // 2), "files": max(3, n // 5), "call_logs": max(3, n // 5),
+        "mail_threads": max(4, n // 10), "projects": max(3, n // 50),
+        "archived_projects": max(1, n // 200), "project_templates": 3,
+        "tasks": max(4, n // 10), "boards": 2, "activity_types": 6, "currencies": 4,
+        "filters": 6, "goals": 10, "roles": 3, "permission_sets": 4,
+    }
+
+
 @dataclass(frozen=True)
 class Meta:
     """What filtering and sorting need to know about one record."""
@@ -67,7 +88,7 @@ class Meta:
 class World:
     def __init__(self, records: int, seed: int) -> None:
         self.seed = int(seed)
-        self.counts = counts_for(records)
+        self.counts = {**counts_for(records), **more_counts(records)}
         self._base = {e: mix(self.seed, _SALT[e]) for e in ENTITIES}
         # Bulk edits (imports, automations) touch many records in the same second: each entity
         # gets a sorted list of "batch" instants that most update_times are drawn from.
@@ -119,11 +140,25 @@ class World:
         return out
 
     def base_deleted(self, entity: str, i: int) -> bool:
-        # About 3% of deals start soft-deleted; other entities only through Sandbox.data.delete.
-        return entity == "deals" and self.h(entity, i, 2) % 1000 < 30
+        # About 3% of deals and projects start soft-deleted; other entities only through
+        # Sandbox.data.delete.
+        if entity in ("projects", "archived_projects"):
+            return self.status(entity, i) == "deleted"
+        return entity in ("deals", "archived_deals") and self.h(entity, i, 2) % 1000 < 30
+
+    def status(self, entity: str, i: int) -> str | None:
+        """The status filters select on (deals and projects; None for other entities)."""
+        kind = STATUS_ENTITIES.get(entity)
+        if kind is None:
+            return None
+        roll = self.h(entity, i, 3) % 100
+        if kind == "deal":
+            return "open" if roll < 55 else "won" if roll < 80 else "lost"
+        return "open" if roll < 50 else "completed" if roll < 80 else "canceled" if roll < 97 \
+            else "deleted"
 
     def base_meta(self, entity: str, i: int) -> Meta:
-        status = self.deal_status(i) if entity == "deals" else None
+        status = self.status(entity, i)
         return Meta(
             self.add_time(entity, i), self.update_time(entity, i),
             self.base_deleted(entity, i), status,

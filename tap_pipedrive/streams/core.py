@@ -1,70 +1,90 @@
-"""Core CRM entities (v2) and account users (v1)."""
+"""Core CRM entities, all on API v2: deals (and archived deals), persons, organizations,
+activities, products, pipelines and stages."""
 
 from __future__ import annotations
 
-from tap_pipedrive.client import IncrementalV2Stream, PipedriveStream, V1Stream, V2Stream
+from tap_pipedrive.client import IncrementalV2Stream, V2Stream
+from tap_pipedrive.streams.base import BatchingParent, CustomFieldsStream, NewestFirstStream
+from tap_pipedrive.streams.fields import (
+    DealFieldsStream,
+    OrganizationFieldsStream,
+    PersonFieldsStream,
+    ProductFieldsStream,
+)
+
+# Without `status`, deleted deals are left out; with it, those deleted in the last 30 days
+# (Pipedrive's retention) arrive with is_deleted true.
+DEAL_STATUSES = {"status": "open,won,lost,deleted"}
 
 
-class DealsStream(IncrementalV2Stream):
+class DealsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "deals"
     path = "/api/v2/deals"
     primary_keys = ("id",)
-    # Without `status`, deleted deals are left out; Pipedrive keeps them 30 days.
-    extra_params = {"status": "open,won,lost,deleted"}
+    extra_params = DEAL_STATUSES
+    custom_field_source = DealFieldsStream
+    custom_field_entity = "deal"
 
 
-class PersonsStream(IncrementalV2Stream):
+class ArchivedDealsStream(CustomFieldsStream, IncrementalV2Stream):
+    # Archived deals (since 2025-07) are left out of /deals; same filters and custom fields.
+    name = "archived_deals"
+    path = "/api/v2/deals/archived"
+    primary_keys = ("id",)
+    extra_params = DEAL_STATUSES
+    custom_field_source = DealFieldsStream
+    custom_field_entity = "deal"
+
+
+class PersonsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "persons"
     path = "/api/v2/persons"
     primary_keys = ("id",)
+    custom_field_source = PersonFieldsStream
+    custom_field_entity = "person"
 
 
-class OrganizationsStream(IncrementalV2Stream):
+class OrganizationsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "organizations"
     path = "/api/v2/organizations"
     primary_keys = ("id",)
+    custom_field_source = OrganizationFieldsStream
+    custom_field_entity = "organization"
 
 
 class ActivitiesStream(IncrementalV2Stream):
+    # v2 activity items carry no custom_fields (spec), though activityFields lists some.
     name = "activities"
     path = "/api/v2/activities"
     primary_keys = ("id",)
 
 
-class ProductsStream(IncrementalV2Stream):
+class ProductsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     # /products has `updated_since` and sorts by update_time, but no `updated_until`:
     # it is read in one ascending pass, never in time windows.
     name = "products"
     path = "/api/v2/products"
     primary_keys = ("id",)
+    custom_field_source = ProductFieldsStream
+    custom_field_entity = "product"
 
 
-class PipelinesStream(V2Stream):
+class PipelinesStream(NewestFirstStream, V2Stream):
+    # No updated_since, but sort_by=update_time: newest first, stop at the bookmark.
     name = "pipelines"
     path = "/api/v2/pipelines"
     primary_keys = ("id",)
+    newest_first_params = {"sort_by": "update_time", "sort_direction": "desc"}
 
 
-class StagesStream(V2Stream):
+class StagesStream(NewestFirstStream, V2Stream):
     name = "stages"
     path = "/api/v2/stages"
     primary_keys = ("id",)
+    newest_first_params = {"sort_by": "update_time", "sort_direction": "desc"}
 
 
-class UsersStream(V1Stream):
-    # GET /v1/users takes no paging parameters: one call returns every user.
-    name = "users"
-    path = "/api/v1/users"
-    primary_keys = ("id",)
-
-
-STREAMS: list[type[PipedriveStream]] = [
-    DealsStream,
-    PersonsStream,
-    OrganizationsStream,
-    ActivitiesStream,
-    ProductsStream,
-    PipelinesStream,
-    StagesStream,
-    UsersStream,
+STREAMS = [
+    DealsStream, ArchivedDealsStream, PersonsStream, OrganizationsStream, ActivitiesStream,
+    ProductsStream, PipelinesStream, StagesStream,
 ]

@@ -1,0 +1,129 @@
+"""CPU, memory, requests and tokens of a full sync, against the sandbox, beside a baseline.
+
+    .venv/bin/python benchmarks/bench_sync.py --records 10000 20000
+    .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.05 --burst-limit 80
+
+For each size it starts a sandbox, then runs (1) `tap-pipedrive` on the 8 core streams and
+(2) baseline_walk.py (parse each page, write RECORD lines), each as a child process whose
+stdout is drained by this one, and prints wall time, CPU time (user+sys of the child), CPU
+per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost).
+Compare the two rows of one run: the ratio is meaningful on a noisy machine, the absolute
+figures less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive.token_costs import cost_of
+
+HERE = Path(__file__).resolve().parent
+TAP = str(Path(sys.executable).with_name("tap-pipedrive"))
+CORE = {
+    "deals": "/api/v2/deals", "persons": "/api/v2/persons",
+    "organizations": "/api/v2/organizations", "activities": "/api/v2/activities",
+    "products": "/api/v2/products", "pipelines": "/api/v2/pipelines",
+    "stages": "/api/v2/stages", "users": "/api/v1/users",
+}
+
+
+@dataclass
+class Figures:
+    name: str
+    records: int
+    wall: float
+    cpu: float
+    rss_mib: float
+    requests: int
+    tokens: int
+    throttled: int
+
+    def row(self) -> str:
+        per = self.cpu / self.records * 1e6 if self.records else 0.0
+        rate = self.records / self.wall if self.wall else 0.0
+        return (f"{self.name:<10} {self.records:>9,} {self.wall:>8.2f} {self.cpu:>8.2f} "
+                f"{per:>9.1f} {rate:>10,.0f} {self.rss_mib:>8.1f} {self.requests:>8,} "
+                f"{self.tokens:>8,} {self.throttled:>5}")
+
+
+HEADER = (f"{'run':<10} {'records':>9} {'wall s':>8} {'cpu s':>8} {'us/rec':>9} "
+          f"{'rec/s':>10} {'RSS MiB':>8} {'requests':>8} {'tokens':>8} {'429s':>5}")
+
+
+def measure(name: str, argv: list[str], sandbox: Sandbox, env: dict[str, str]) -> Figures:
+    sandbox.reset_requests()
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    records = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(b'{"type":"RECORD"') or line.startswith(b'{"type": "RECORD"'):
+            records += 1
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{name} failed with status {status}: {' '.join(argv)}")
+    calls = [r for r in sandbox.requests if r["path"].startswith("/api/")]
+    return Figures(
+        name, records, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+        len(calls), sum(cost_of(r["path"]) for r in calls if r["status"] != 429),
+        sum(r["status"] == 429 for r in calls),
+    )
+
+
+def catalog_for(streams: list[str], tmp: Path, env: dict[str, str]) -> Path:
+    out = subprocess.run([TAP, "--config", str(tmp / "config.json"), "--discover"],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    catalog = json.loads(out)
+    for entry in catalog["streams"]:
+        chosen = entry["tap_stream_id"] in streams
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = chosen
+    path = tmp / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[10_000, 20_000])
+    parser.add_argument("--latency", type=float, default=0.0, help="sandbox latency, seconds")
+    parser.add_argument("--burst-limit", type=int, default=0, help="sandbox burst limit per 2 s")
+    parser.add_argument("--tap-config", default="{}", help="extra tap settings, as JSON")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
+    print(HEADER)
+    for size in args.records:
+        with tempfile.TemporaryDirectory() as folder, Sandbox(
+            records=size, burst_limit=args.burst_limit, latency=args.latency
+        ) as sb:
+            tmp = Path(folder)
+            config = {"api_url": sb.url, "api_token": sb.api_token, **json.loads(args.tap_config)}
+            (tmp / "config.json").write_text(json.dumps(config))
+            catalog = catalog_for(list(CORE), tmp, env)
+            # Warm the sandbox's update_time indexes so neither run pays for building them.
+            measure("warm-up", [sys.executable, str(HERE / "baseline_walk.py"), sb.url,
+                                sb.api_token, *CORE.values()], sb, env)
+            tap = measure("tap", [TAP, "--config", str(tmp / "config.json"),
+                                  "--catalog", str(catalog)], sb, env)
+            base = measure("baseline", [sys.executable, str(HERE / "baseline_walk.py"), sb.url,
+                                        sb.api_token, *CORE.values()], sb, env)
+            print(tap.row())
+            print(base.row())
+            ratio = (tap.cpu / tap.records) / (base.cpu / base.records)
+            print(f"{'':<10} size {size:,} deals: tap CPU/record = {ratio:.2f} x baseline, "
+                  f"wall = {tap.wall / base.wall:.2f} x baseline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Make record values fit the stream's schema, so that odd values never break a sync.
+
+Pipedrive sends values that broke other connectors: `0000-00-00` dates, "" where a number
+belongs, a list where an object was expected, v1 timestamps without a zone. Each value that
+does not fit its property becomes what the schema allows (null, or text where text is
+allowed), the record is always kept, and the first case of each kind is logged; the tap logs
+the counts at the end of the run. v1 timestamps (`2024-01-31 10:20:30`, UTC by Pipedrive's
+definition) are written as RFC 3339 (`2024-01-31T10:20:30Z`), like v2's, so that every
+date-time column compares and loads the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+logger = logging.getLogger("tap-pipedrive")
+
+Convert = Callable[[Any], Any]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_V1_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ZERO_DATE = re.compile(r"^0000-00-00")
+_NUMBERS = (int, float, Decimal)
+
+
+class OddValues:
+    """Values that did not fit, counted by (stream, property, problem); one warning each."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, stream: str, prop: str, problem: str, value: Any) -> None:
+        key = (stream, prop, problem)
+        with self._lock:
+            first = key not in self.counts
+            self.counts[key] += 1
+        if first:
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            logger.warning("%s.%s: %s (first value: %s); further cases are counted and listed "
+                           "at the end of the run", stream, prop, problem, shown)
+
+    def summary(self) -> list[str]:
+        """Log lines for the end of the run: how many values of each kind were changed."""
+        with self._lock:
+            items = sorted(self.counts.items())
+        if not items:
+            return []
+        total = sum(n for _, n in items)
+        lines = [f"Odd values: {total} value(s) did not fit their schema and were kept as "
+                 "null or text; records were never dropped"]
+        lines += [f"Odd values: {stream}.{prop}: {n} x {problem}"
+                  for (stream, prop, problem), n in items]
+        return lines
+
+
+class Conformer:
+    """Applies one stream's schema to its records (see the module docstring)."""
+
+    def __init__(self, schema: dict[str, Any], stream: str, odd: OddValues) -> None:
+        self.stream = stream
+        self.odd = odd
+        self._props = {
+            name: self._converter(sub, name)
+            for name, sub in (schema.get("properties") or {}).items()
+        }
+
+    def conform(self, record: dict[str, Any]) -> dict[str, Any]:
+        for name, convert in self._props.items():
+            value = record.get(name)
+            if value is not None:
+                record[name] = convert(value)
+        return record
+
+    # --- one converter per property, built once -------------------------------------------
+
+    def _converter(self, schema: dict[str, Any], path: str) -> Convert:
+        kinds = schema.get("type")
+        kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+        kinds.discard("null")
+        fmt = schema.get("format")
+        if len(kinds) != 1:  # none declared, or several: any scalar goes
+            return self._scalar_or_text(path) if "string" in kinds else _same
+        kind = kinds.pop()
+        if kind == "string":
+            if fmt == "date-time":
+                return lambda v: self._datetime(v, path)
+            if fmt == "date":
+                return lambda v: self._date(v, path)
+            return lambda v: self._string(v, path)
+        if kind == "integer":
+            return lambda v: self._integer(v, path)
+        if kind == "number":
+            return lambda v: self._number(v, path)
+        if kind == "boolean":
+            return lambda v: self._boolean(v, path)
+        if kind == "object":
+            return self._object(schema, path)
+        if kind == "array":
+            item = self._converter(schema.get("items") or {}, path + "[]")
+            return lambda v: self._array(v, item, path)
+        return _same
+
+    def _bad(self, path: str, problem: str, value: Any, result: Any = None) -> Any:
+        self.odd.add(self.stream, path, problem, value)
+        return result
+
+    def _scalar_or_text(self, path: str) -> Convert:
+        def convert(v: Any) -> Any:
+            if isinstance(v, (dict, list)):
+                return self._bad(path, "object or list where a value belongs, kept as JSON text",
+                                 v, _json(v))
+            return v
+        return convert
+
+    def _datetime(self, v: Any, path: str) -> Any:
+        if isinstance(v, str):
+            if _RFC3339.match(v):
+                return v
+            if (match := _V1_TIME.match(v)) and not _ZERO_DATE.match(v):
+                return f"{match.group(1)}T{match.group(2)}Z"  # v1 times are UTC
+            if not v.strip():
+                return self._bad(path, "empty text where a date-time belongs, set to null", v)
+            if _ZERO_DATE.match(v):
+                return self._bad(path, "zero date set to null", v)
+            try:
+                parsed = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                return self._bad(path, "not a date-time, set to null", v)
+            if parsed.tzinfo is None:
+                return parsed.isoformat() + "Z"
+            return parsed.isoformat().replace("+00:00", "Z")
+        return self._bad(path, f"{_kind(v)} where a date-time belongs, set to null", v)
+
+    def _date(self, v: Any, path: str) -> Any:
+        if isinstance(v, str):
+            if _DATE.match(v) and not _ZERO_DATE.match(v):
+                return v
+            if _ZERO_DATE.match(v):
+                return self._bad(path, "zero date set to null", v)
+            if _V1_TIME.match(v) or _RFC3339.match(v):
+                return self._bad(path, "date-time where a date belongs, date kept", v, v[:10])
+            return self._bad(path, "not a date, set to null", v)
+        return self._bad(path, f"{_kind(v)} where a date belongs, set to null", v)
+
+    def _string(self, v: Any, path: str) -> Any:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bool):
+            return self._bad(path, "true/false where text belongs, kept as text", v,
+                             "true" if v else "false")
+        if isinstance(v, _NUMBERS):
+            return str(v)  # a number in a text column is harmless: no warning
+        return self._bad(path, f"{_kind(v)} where text belongs, kept as JSON text", v, _json(v))
+
+    def _integer(self, v: Any, path: str) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if isinstance(v, (float, Decimal)) and not isinstance(v, bool) and v == int(v):
+            return int(v)
+        if isinstance(v, str):
+            if not v.strip():
+                return self._bad(path, "empty text where a number belongs, set to null", v)
+            try:
+                number = Decimal(v.strip())
+            except InvalidOperation:
+                return self._bad(path, "text where a number belongs, set to null", v)
+            if number == number.to_integral_value():
+                return self._bad(path, "number sent as text, converted", v, int(number))
+        return self._bad(path, f"{_kind(v)} where an integer belongs, set to null", v)
+
+    def _number(self, v: Any, path: str) -> Any:
+        if isinstance(v, _NUMBERS) and not isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            if not v.strip():
+                return self._bad(path, "empty text where a number belongs, set to null", v)
+            try:
+                number = Decimal(v.strip())
+            except InvalidOperation:
+                return self._bad(path, "text where a number belongs, set to null", v)
+            if number.is_finite():
+                return self._bad(path, "number sent as text, converted", v, number)
+        return self._bad(path, f"{_kind(v)} where a number belongs, set to null", v)
+
+    def _boolean(self, v: Any, path: str) -> Any:
+        if isinstance(v, bool):
+            return v
+        if v in (0, 1) and isinstance(v, int):
+            return self._bad(path, "0/1 where true/false belongs, converted", v, bool(v))
+        if isinstance(v, str) and v.strip().lower() in ("true", "false", "0", "1"):
+            return self._bad(path, "true/false sent as text, converted", v,
+                             v.strip().lower() in ("true", "1"))
+        return self._bad(path, f"{_kind(v)} where true/false belongs, set to null", v)
+
+    def _object(self, schema: dict[str, Any], path: str) -> Convert:
+        props = {
+            name: self._converter(sub, f"{path}.{name}")
+            for name, sub in (schema.get("properties") or {}).items()
+        }
+
+        def convert(v: Any) -> Any:
+            if not isinstance(v, dict):
+                if v == []:  # PHP's empty object
+                    return self._bad(path, "empty list where an object belongs, set to null", v)
+                return self._bad(path, f"{_kind(v)} where an object belongs, set to null", v)
+            for name, sub in props.items():
+                value = v.get(name)
+                if value is not None:
+                    v[name] = sub(value)
+            return v
+        return convert
+
+    def _array(self, v: Any, item: Convert, path: str) -> Any:
+        if not isinstance(v, list):
+            return self._bad(path, f"{_kind(v)} where a list belongs, set to null", v)
+        return [item(x) if x is not None else None for x in v]
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _json(v: Any) -> str:
+    return json.dumps(v, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, _NUMBERS):
+        return "a number"
+    return type(v).__name__

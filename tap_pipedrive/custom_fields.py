@@ -1,0 +1,464 @@
+"""Custom fields: field metadata to typed, readable columns, and record values to those columns.
+
+Pipedrive names custom fields by random 40-character keys and nests their values (v2:
+`custom_fields: {key: value}`; v1 leads: top-level keys). Each custom field becomes top-level
+column(s) of its stream, typed from its `field_type`:
+
+- the column is a slug of the field name (`Discount %` -> `discount_percent`); a name that
+  clashes (with a built-in property or another field's column) gets the first 8 characters
+  of the key appended (`partner_1a2b3c4d`), whatever the order Pipedrive lists the fields in;
+- `custom_field_raw_keys` names columns by the key instead; `custom_field_names` pins a key
+  to a column, so that a rename in Pipedrive never moves data to a new column;
+- composite values get more columns: monetary `<col>` + `<col>_currency`, date and time
+  ranges `<col>` + `<col>_until`, addresses `<col>` (the full text) + `<col>_<part>`;
+- enum/set values are option ids, or their labels with `custom_field_option_labels`.
+
+In a sync the catalog is the source of truth: each column's description carries its key, so
+a column name from an earlier discovery is kept (and the difference logged). Field metadata is
+read once per run, by the registry on the tap; failing to read it is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import threading
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_pipedrive.conform import OddValues
+from tap_pipedrive.errors import ConfigError, TapPipedriveError
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream, Tap
+
+logger = logging.getLogger("tap-pipedrive")
+
+# Field types whose value is an id of another Pipedrive item (spec v2 field_type enum).
+_ID_TYPES = {"int", "user", "org", "people", "deal", "stage", "pipeline", "product", "project",
+             "activity", "projects_board", "projects_phase", "picture"}
+_TEXT_TYPES = {"varchar", "varchar_auto", "varchar_options", "text", "phone", "time",
+               "timerange", "status", "visible_to", "billing_frequency", "lead"}
+_JSON_TYPES = {"json", "price_list"}  # structured values, kept as JSON text
+KNOWN_TYPES = (_ID_TYPES | _TEXT_TYPES | _JSON_TYPES
+               | {"double", "monetary", "boolean", "date", "daterange", "enum", "set", "deals",
+                  "address"})
+_RANGE_TYPES = {"daterange", "timerange"}
+# Letters NFKD does not split into an ASCII letter and a mark.
+_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
+                          "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
+_KEY_IN_DESCRIPTION = re.compile(r"Pipedrive key: ([^\s,;)]+)(?:, part: (\w+))?")
+
+
+def settings() -> list[th.Property]:
+    return [
+        th.Property(
+            "custom_field_names",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Pins custom fields to column names: {\"<40-character key>\": "
+            "\"column\"}. A pinned column keeps its name when the field is renamed in "
+            "Pipedrive. The custom_field_mappings stream lists every key and column.",
+        ),
+        th.Property(
+            "custom_field_raw_keys", th.BooleanType, default=False,
+            description="Name custom field columns by Pipedrive's 40-character key instead of "
+            "a slug of the field name.",
+        ),
+        th.Property(
+            "custom_field_option_labels", th.BooleanType, default=False,
+            description="Write enum and set custom fields as their option labels instead of "
+            "option ids.",
+        ),
+    ]
+
+
+class FieldMetadataError(TapPipedriveError):
+    """Custom field metadata could not be read: the schema would be incomplete."""
+
+
+class FieldsUnavailable(FatalAPIError):
+    """Pipedrive refuses the metadata of an optional feature (403 on projectFields: an account
+    without Projects, an app without the scope). Its streams keep the untyped `custom_fields`
+    object, which holds every value, and the log says so; reading the stream itself fails."""
+
+
+@dataclass(frozen=True)
+class CustomField:
+    key: str
+    name: str
+    field_type: str
+    options: tuple[tuple[Any, str], ...] = ()
+    parts: tuple[str, ...] = ()  # extra columns beside the main one (currency, until, ...)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> CustomField:
+        """A v2 *Fields item (field_code, field_name, field_type, options, subfields)."""
+        ftype = str(item.get("field_type") or "")
+        options = tuple((o.get("id"), str(o.get("label")))
+                        for o in item.get("options") or [] if isinstance(o, Mapping))
+        subfields = [s.get("field_code") for s in item.get("subfields") or []
+                     if isinstance(s, Mapping) and s.get("field_code")]
+        parts: tuple[str, ...] = ()
+        if ftype == "monetary":
+            parts = tuple(p for p in subfields if p != "value") or ("currency",)
+        elif ftype == "address":
+            parts = tuple(p for p in subfields if p != "value")
+        elif ftype in _RANGE_TYPES:
+            parts = ("until",)
+        return cls(str(item["field_code"]), str(item.get("field_name") or ""), ftype, options,
+                   parts)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    field: CustomField
+    part: str | None  # None: the field's main value
+
+
+def slug(name: str) -> str:
+    """A lower_snake_case column name for a field name ('' if nothing readable is left)."""
+    text = name.replace("%", " percent ").replace("&", " and ").replace("#", " number ")
+    text = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    text = text.encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:48].rstrip("_")
+    return f"cf_{text}" if text[:1].isdigit() else text
+
+
+def plan_columns(
+    fields: Iterable[CustomField],
+    reserved: Iterable[str],
+    pins: Mapping[str, str],
+    raw_keys: bool,
+) -> dict[str, list[Column]]:
+    """Columns of each custom field, by key (see the module docstring for the rules)."""
+    fields = list(fields)
+    reserved = set(reserved)
+    base: dict[str, str] = {}
+    for f in fields:
+        if f.key in pins:
+            base[f.key] = pins[f.key]
+        else:
+            base[f.key] = f.key if raw_keys else slug(f.name) or f"cf_{f.key[:8]}"
+
+    def names(f: CustomField) -> list[str]:
+        return [base[f.key], *(f"{base[f.key]}_{p}" for p in f.parts)]
+
+    suffixed: set[str] = set()
+    for _ in range(3):  # a suffixed name is unique, so this settles in two rounds
+        owners: dict[str, list[str]] = defaultdict(list)
+        for f in fields:
+            for n in names(f):
+                owners[n].append(f.key)
+        clashes = {k for n, keys in owners.items() if len(keys) > 1 or n in reserved
+                   for k in keys}
+        movable = {k for k in clashes if k not in pins and k not in suffixed}
+        if not clashes:
+            break
+        if not movable:
+            stuck = sorted(n for n, keys in owners.items() if len(keys) > 1 or n in reserved)
+            raise ConfigError("custom_field_names pins a column name that is taken: "
+                              + ", ".join(stuck))
+        for key in movable:
+            base[key] = f"{base[key]}_{key[:8]}"
+            suffixed.add(key)
+    return {f.key: [Column(base[f.key], f, None),
+                    *(Column(f"{base[f.key]}_{p}", f, p) for p in f.parts)] for f in fields}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def describe(column: Column) -> str:
+    f = column.field
+    text = f'Custom field "{f.name}" ({f.field_type}). Pipedrive key: {f.key}'
+    return text + (f", part: {column.part}" if column.part else "")
+
+
+def catalog_columns(schema: Mapping[str, Any] | None) -> dict[tuple[str, str | None], str]:
+    """(key, part) -> column name, read from the column descriptions of a catalog schema."""
+    found: dict[tuple[str, str | None], str] = {}
+    for name, prop in ((schema or {}).get("properties") or {}).items():
+        match = _KEY_IN_DESCRIPTION.search(str((prop or {}).get("description") or ""))
+        if match:
+            found[(match.group(1), match.group(2))] = name
+    return found
+
+
+def column_schema(column: Column, labels: bool) -> dict[str, Any]:
+    f, part = column.field, column.part
+    ftype = f.field_type
+    if (part is None and ftype == "monetary") or ftype == "double":
+        kind: dict[str, Any] = {"type": ["number", "null"]}
+    elif part is not None:
+        kind = {"type": ["string", "null"]}
+        if ftype == "daterange":
+            kind["format"] = "date"
+    elif ftype == "enum":
+        kind = {"type": ["string" if labels else "integer", "null"]}
+    elif ftype in ("set", "deals"):
+        item = "string" if labels and ftype == "set" else "integer"
+        kind = {"type": ["array", "null"], "items": {"type": [item, "null"]}}
+    elif ftype in _ID_TYPES:
+        kind = {"type": ["integer", "null"]}
+    elif ftype == "boolean":
+        kind = {"type": ["boolean", "null"]}
+    elif ftype in ("date", "daterange"):
+        kind = {"type": ["string", "null"], "format": "date"}
+    else:  # text, JSON kept as text, and types this tap does not know yet
+        kind = {"type": ["string", "null"]}
+    return {**kind, "description": describe(column)}
+
+
+# --- one stream's custom columns --------------------------------------------------------------
+
+
+@dataclass
+class CustomColumns:
+    """The custom columns of one stream and how to fill them from a record."""
+
+    stream: str
+    columns: dict[str, list[Column]]  # by key, in Pipedrive's field order
+    labels: bool
+    shape: str  # "v2": values under `custom_fields`; "v1": top-level keys
+    odd: OddValues
+    passthrough: bool = False  # the catalog predates typed columns: keep `custom_fields`
+    _labels_of: dict[str, dict[Any, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, cols in self.columns.items():
+            f = cols[0].field
+            self._labels_of[key] = {str(i): label for i, label in f.options}
+            if f.field_type not in KNOWN_TYPES:
+                logger.warning("%s: custom field %r has the type %r, unknown to this tap; its "
+                               "values are kept as text in column %r", self.stream, f.name,
+                               f.field_type, cols[0].name)
+
+    def properties(self) -> dict[str, dict[str, Any]]:
+        return {c.name: column_schema(c, self.labels)
+                for cols in self.columns.values() for c in cols}
+
+    def flatten(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Move custom field values into their columns (every column present, maybe null)."""
+        if self.passthrough:
+            return record
+        if self.shape == "v2":
+            values = record.pop("custom_fields", None)
+            if not isinstance(values, dict):
+                if values is not None:
+                    self.odd.add(self.stream, "custom_fields", "not an object, ignored", values)
+                values = {}
+        for key, cols in self.columns.items():
+            if self.shape == "v2":
+                raw = values.get(key)
+                parts = self._split(cols[0].field, raw)
+            else:  # v1: the value and its parts are top-level keys
+                parts = {c.part: record.pop(key if c.part is None else f"{key}_{c.part}", None)
+                         for c in cols}
+                parts[None] = self._v1_value(cols[0].field, parts.get(None))
+            for c in cols:
+                record[c.name] = self._value(c, parts.get(c.part))
+        return record
+
+    @staticmethod
+    def _split(f: CustomField, raw: Any) -> dict[str | None, Any]:
+        if f.parts and isinstance(raw, dict):
+            return {None: raw.get("value"), **{p: raw.get(p) for p in f.parts}}
+        return {None: raw}  # a plain value, or an odd shape the conformer will report
+
+    @staticmethod
+    def _v1_value(f: CustomField, raw: Any) -> Any:
+        """v1 writes option ids as text: "12" (enum) and "12,13" (set)."""
+        if f.field_type == "set" and isinstance(raw, str):
+            return [int(x) if x.strip().isdigit() else x.strip() for x in raw.split(",")
+                    if x.strip()]
+        if f.field_type == "enum" and isinstance(raw, str) and raw.strip().isdigit():
+            return int(raw)
+        return raw
+
+    def _value(self, c: Column, value: Any) -> Any:
+        if value is None or c.part is not None:
+            return value
+        ftype = c.field.field_type
+        if ftype in _JSON_TYPES and not isinstance(value, str):
+            return _json(value)
+        if ftype not in KNOWN_TYPES:
+            self.odd.add(self.stream, c.name, f"custom field type {ftype!r} unknown to the tap, "
+                         "kept as text", value)
+            return value if isinstance(value, str) else _json(value)
+        if self.labels and ftype in ("enum", "set"):
+            return self._label(c, value)
+        return value
+
+    def _label(self, c: Column, value: Any) -> Any:
+        labels = self._labels_of[c.field.key]
+        if isinstance(value, list):
+            return [self._label(c, v) for v in value]
+        if isinstance(value, dict):  # {id, label}, as include_option_labels would send
+            return value.get("label")
+        label = labels.get(str(value))
+        if label is None:
+            self.odd.add(self.stream, c.name, "option id without a label in the field "
+                         "metadata, kept as text", value)
+            return str(value)
+        return label
+
+
+# --- the registry: metadata read once per run -------------------------------------------------
+
+
+class CustomFieldRegistry:
+    """Field metadata for the whole run, shared by streams; lives on the tap."""
+
+    def __init__(self, tap: Tap, odd: OddValues) -> None:
+        self.tap = tap
+        self.odd = odd
+        self._items: dict[type, list[dict[str, Any]]] = {}
+        self._lock = threading.RLock()
+        self._available: bool | None = None
+        self._logged: set[tuple[str, ...]] = set()
+
+    @property
+    def pins(self) -> dict[str, str]:
+        pins = self.tap.config.get("custom_field_names") or {}
+        bad = [k for k, v in pins.items() if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ConfigError("custom_field_names maps each key to a column name; empty or "
+                              f"not text for: {', '.join(sorted(bad))}")
+        return {k: v.strip() for k, v in pins.items()}
+
+    def available(self) -> bool:
+        """Whether metadata can be read. Only discovery may go on without it (it is run with
+        no credentials to list streams); then the catalog has no custom columns, and says so."""
+        if self._available is None:
+            self._available = True
+            if not getattr(self.tap, "config_validated", True):
+                try:
+                    self.tap.api_base  # noqa: B018 - raises without usable settings
+                    self.tap.connection  # noqa: B018
+                except TapPipedriveError as exc:
+                    logger.warning(
+                        "Discovery without usable credentials (%s): the catalog lists custom "
+                        "fields as the untyped `custom_fields` object. Discover with "
+                        "credentials to get one typed column per custom field.", exc)
+                    self._available = False
+        return self._available
+
+    def items(self, source: type[Stream]) -> list[dict[str, Any]]:
+        """Every item of a *Fields endpoint (fetched on first use, then cached); copies."""
+        with self._lock:
+            if source not in self._items:
+                self._items[source] = self._fetch(source)
+            items = self._items[source]
+            if isinstance(items, FieldsUnavailable):
+                raise items
+            return copy.deepcopy(items)
+
+    def _fetch(self, source: type[Stream]) -> Any:
+        stream = source(tap=self.tap)
+        try:
+            return list(stream.request_records(None))
+        except FieldsUnavailable as exc:
+            return exc  # remembered: asked once per run
+        except (FatalAPIError, RetriableAPIError, TapPipedriveError,
+                requests.RequestException) as exc:
+            reason = str(exc.args[0]) if exc.args else type(exc).__name__
+            raise FieldMetadataError(
+                f"could not read the custom field definitions from {stream.path}, which the "
+                f"schema needs (no data was written with a smaller schema): {reason}") from None
+
+    def columns_for(self, stream: Stream, source: type[Stream], shape: str,
+                    reserved: Iterable[str]) -> CustomColumns | None:
+        """The stream's custom columns; None when metadata is unavailable (discovery only)."""
+        if not self.available():
+            return None
+        try:
+            items = self.items(source)
+        except FieldsUnavailable as exc:
+            self._log_once(("unavailable", stream.name), logging.WARNING,
+                           "%s: no custom field columns: %s. The stream keeps the untyped "
+                           "`custom_fields` object; reading it fails the same way unless "
+                           "the token gets access.", stream.name, exc.args[0])
+            return None
+        fields = [CustomField.from_item(i) for i in items
+                  if i.get("is_custom_field") and i.get("field_code")]
+        config = self.tap.config
+        planned = plan_columns(fields, reserved, self.pins,
+                               bool(config.get("custom_field_raw_keys")))
+        labels = bool(config.get("custom_field_option_labels"))
+        columns, passthrough = self._apply_catalog(stream.name, planned)
+        return CustomColumns(stream.name, columns, labels, shape, self.odd, passthrough)
+
+    def _apply_catalog(
+        self, stream: str, planned: dict[str, list[Column]]
+    ) -> tuple[dict[str, list[Column]], bool]:
+        """Names from the input catalog win over names from the metadata (module docstring)."""
+        for key, cols in planned.items():
+            f, pin = cols[0].field, self.pins.get(key)
+            if pin and pin != slug(f.name):
+                self._log_once(("pin", stream, key), logging.INFO,
+                               "%s: custom field %r (key %s) is pinned to column %r; its "
+                               "current name would give %r", stream, f.name, key, pin,
+                               slug(f.name))
+        catalog = self.tap.input_catalog
+        entry = catalog.get_stream(stream) if catalog is not None else None
+        if entry is None:
+            return planned, False
+        schema = entry.schema.to_dict()
+        known = catalog_columns(schema)
+        if not known:
+            if "custom_fields" in (schema.get("properties") or {}):
+                self._log_once(("passthrough", stream), logging.WARNING,
+                               "%s: the catalog has the untyped `custom_fields` object (it was "
+                               "discovered without credentials); custom fields are written "
+                               "there as Pipedrive sends them. Re-run discovery for typed "
+                               "columns.", stream)
+                return planned, True
+            return {}, False
+        columns: dict[str, list[Column]] = {}
+        for key, cols in planned.items():
+            kept = [Column(known[(key, c.part)], c.field, c.part) for c in cols
+                    if (key, c.part) in known]
+            if not kept:
+                self._log_once(("new", stream, key), logging.INFO,
+                               "%s: custom field %r (key %s) is not in the catalog; re-run "
+                               "discovery to add it", stream, cols[0].field.name, key)
+                continue
+            if kept[0].name != cols[0].name:
+                self._log_once(("renamed", stream, key), logging.WARNING,
+                               "%s: custom field %r (key %s) keeps the catalog's column %r; "
+                               "Pipedrive's current name would give %r. Pin the column with "
+                               "custom_field_names to keep it after the next discovery.",
+                               stream, cols[0].field.name, key, kept[0].name, cols[0].name)
+            columns[key] = kept
+        return columns, False
+
+    def _log_once(self, what: tuple[str, ...], level: int, msg: str, *args: Any) -> None:
+        if what not in self._logged:
+            self._logged.add(what)
+            logger.log(level, msg, *args)
+
+
+def mapping_rows(stream: str, entity: str, columns: CustomColumns,
+                 pins: Mapping[str, str]) -> Iterable[dict[str, Any]]:
+    """Rows of the custom_field_mappings stream for one stream's columns."""
+    for key, cols in columns.columns.items():
+        f = cols[0].field
+        yield {
+            "stream": stream, "entity": entity, "key": key, "field_name": f.name,
+            "field_type": f.field_type, "column": cols[0].name,
+            "columns": [c.name for c in cols],
+            "options": [{"id": str(i), "label": label} for i, label in f.options] or None,
+            "pinned": key in pins,
+        }
+

@@ -1,0 +1,267 @@
+"""Pipedrive's limits, seen from the tap: the burst window, the daily budget, the run's cap.
+
+One `RateLimiter` per tap, shared by every stream and thread:
+
+- before a request, `acquire()` stops the run at its token cap, waits while the burst window
+  is known to be full (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`) or while a 429
+  asked everyone to wait, and counts the request and its tokens;
+- after a response, `observe()` reads the headers; for a 429 it decides between the burst
+  limit (wait for the reset, then retry) and the daily budget (stop: `DailyBudgetSpent`).
+
+Pipedrive documents no header for the daily budget. A 429 is taken as the daily budget when
+the undocumented `x-daily-ratelimit-token-remaining` is 0, when the wait it asks for is longer
+than `max_rate_limit_wait`, or when it comes twice in a row although the burst window still
+had room. Otherwise the retries are bounded by `max_retries` (see client.py).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from singer_sdk import typing as th
+
+from tap_pipedrive.errors import TapPipedriveError
+
+EXIT_BUDGET = 75  # EX_TEMPFAIL: nothing is broken, run again later
+MIN_WAIT = 0.25  # a full window whose reset reads 0 still needs a moment
+NOT_BURST_STRIKES = 2  # 429s in a row with room in the burst window: the daily budget
+
+
+class BudgetStop(TapPipedriveError):
+    """The run stopped before its end on purpose; its state lets the next run resume."""
+
+    exit_code = EXIT_BUDGET
+
+
+class DailyBudgetSpent(BudgetStop):
+    """The company's daily API budget is spent (shared by all its integrations)."""
+
+
+class RunCapReached(BudgetStop):
+    """`max_tokens_per_run` would be exceeded by the next request."""
+
+
+def settings() -> list[th.Property]:
+    return [
+        th.Property(
+            "max_tokens_per_run", th.IntegerType,
+            description="API tokens (the spec's x-token-cost per call) one run may spend. At "
+            "the cap the run stops cleanly: state saved, exit code 75, the next run resumes. "
+            "Keeps a sync from eating the daily budget other integrations share. Unset: no cap.",
+        ),
+        th.Property(
+            "max_retries", th.IntegerType, default=5,
+            description="Retries of a failed request (5xx, 429, dropped or broken connection, "
+            "timeout, invalid body) before the run fails with resumable state.",
+        ),
+        th.Property(
+            "retry_backoff_seconds", th.NumberType, default=2,
+            description="Wait before the first retry; it doubles on each retry, with jitter, up "
+            "to 60 s. A 429 waits for x-ratelimit-reset instead.",
+        ),
+        th.Property(
+            "max_rate_limit_wait", th.IntegerType, default=60,
+            description="Longest wait for a rate-limit reset, in seconds. A 429 asking for a "
+            "longer wait is taken as the daily budget being spent: the run stops cleanly.",
+        ),
+        th.Property(
+            "request_timeout", th.NumberType, default=120,
+            description="Seconds to wait for an API response before retrying.",
+        ),
+    ]
+
+
+# Lowest values that make sense; lower ones are refused as bad settings.
+MINIMUMS = {"max_tokens_per_run": 1, "max_retries": 0, "retry_backoff_seconds": 0,
+            "max_rate_limit_wait": 2, "request_timeout": 0.1}  # 2 s: the burst window
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    tokens: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if value is None:
+        return None
+    if (seconds := _number(value)) is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return (when - datetime.now(timezone.utc)).total_seconds()
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{math.ceil(seconds)} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class RateLimiter:
+    """Shared by a tap's streams; thread-safe. `clock`/`sleep` are injectable for tests."""
+
+    def __init__(
+        self,
+        token_cap: int | None = None,
+        max_wait: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.token_cap = token_cap
+        self.max_wait = max_wait
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._remaining: int | None = None  # requests left in the burst window, if known
+        self._window_ends = 0.0  # when that window frees a slot (clock time)
+        self._blocked_until = 0.0  # a 429 asked everyone to wait until then
+        self._rate_limited_in_a_row = 0
+        self._not_burst_in_a_row = 0
+        self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
+        self._stopped: DailyBudgetSpent | None = None
+        self.usage: dict[str, Usage] = {}
+
+    # --- before a request ---------------------------------------------------------------
+
+    def acquire(self, stream: str, cost: int) -> None:
+        """Wait until a request may go; count it. RunCapReached if it would pass the cap;
+        DailyBudgetSpent if another request (another thread) already found the budget spent."""
+        with self._lock:  # check and count at once: threads cannot pass the cap together
+            if self._stopped is not None:
+                raise type(self._stopped)(*self._stopped.args)
+            spent = self.tokens
+            if self.token_cap is not None and spent + cost > self.token_cap:
+                raise RunCapReached(
+                    f"the run reached its token cap (max_tokens_per_run={self.token_cap}): "
+                    f"{spent} tokens spent, the next call to {stream} costs {cost}. State "
+                    "is saved: the next run resumes here; raise the cap to read more per run"
+                )
+            usage = self.usage.setdefault(stream, Usage())
+            usage.requests += 1
+            usage.tokens += cost
+        while (wait := self._wait_needed()) > 0:
+            self._sleep(wait)
+
+    def _wait_needed(self) -> float:
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                return self._blocked_until - now
+            if self._remaining is None:
+                return 0.0
+            if self._remaining > 0:
+                self._remaining -= 1  # reserve a slot until the response says more
+                return 0.0
+            if now < self._window_ends:
+                return self._window_ends - now
+            self._remaining = None  # the window moved on; the next response tells
+            return 0.0
+
+    # --- after a response ---------------------------------------------------------------
+
+    def observe(self, stream: str, cost: int, status: int, headers: Mapping[str, str]) -> float:
+        """Read a response's rate-limit headers. For a 429: undo its token count (Pipedrive
+        rejected it) and return the seconds to wait before retrying; DailyBudgetSpent when
+        it is the daily budget. 0 for any other response."""
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        reset = _number(headers.get("x-ratelimit-reset"))
+        daily_left = _number(headers.get("x-daily-ratelimit-token-remaining"))
+        with self._lock:
+            now = self._clock()
+            if daily_left is not None:
+                self.daily_left = int(daily_left)
+            if remaining is not None:
+                self._remaining = int(remaining)
+                self._window_ends = now + max(reset or 0.0, MIN_WAIT if remaining <= 0 else 0)
+            if status != 429:
+                self._rate_limited_in_a_row = self._not_burst_in_a_row = 0
+                return 0.0
+            usage = self.usage.setdefault(stream, Usage())
+            usage.tokens -= cost
+            usage.rate_limited += 1
+            self._rate_limited_in_a_row += 1
+            retry_after = _retry_after(headers.get("retry-after"))
+            waits = [w for w in (reset, retry_after) if w is not None]
+            wait = max(waits) if waits else None
+            if daily_left is not None and daily_left <= 0:
+                raise self._daily("x-daily-ratelimit-token-remaining is 0")
+            if wait is not None and wait > self.max_wait:
+                raise self._daily(f"the rate-limit reset is {_duration(wait)} away", wait)
+            if remaining is not None and remaining > 0:
+                self._not_burst_in_a_row += 1
+                if self._not_burst_in_a_row >= NOT_BURST_STRIKES:
+                    raise self._daily("429 although the burst window had room")
+            else:
+                self._not_burst_in_a_row = 0
+            if wait is None:  # no header says how long: back off 2, 4, 8 ... s
+                wait = min(2.0 ** self._rate_limited_in_a_row, self.max_wait)
+            wait = max(wait, MIN_WAIT)
+            self._blocked_until = max(self._blocked_until, now + wait)
+            return wait
+
+    def _daily(self, reason: str, resets_in: float | None = None) -> DailyBudgetSpent:
+        if resets_in is not None:
+            at = datetime.now(timezone.utc) + timedelta(seconds=resets_in)
+            when = f"in about {_duration(resets_in)} ({at:%Y-%m-%d %H:%M} UTC)"
+        else:
+            when = ("at midnight in Pipedrive's server time zone (Company settings > Usage "
+                    "shows the budget)")
+        self._stopped = DailyBudgetSpent(
+            f"the company's daily Pipedrive API budget is spent ({reason}); it resets {when}. "
+            "State is saved: run again after the reset to resume"
+        )
+        return self._stopped
+
+    def retried(self, stream: str) -> None:
+        with self._lock:
+            self.usage.setdefault(stream, Usage()).retries += 1
+
+    # --- reporting ----------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> int:
+        return sum(u.tokens for u in self.usage.values())
+
+    def summary(self) -> list[str]:
+        """The end-of-run log: requests and tokens per stream, then the total."""
+        with self._lock:
+            usage = dict(sorted(self.usage.items()))
+        total = Usage(*(sum(getattr(u, f) for u in usage.values())
+                        for f in ("requests", "tokens", "retries", "rate_limited")))
+        cap = f" of a {self.token_cap} cap" if self.token_cap is not None else ""
+        daily = f"; daily budget left: {self.daily_left}" if self.daily_left is not None else ""
+        lines = [f"API usage: {total.requests} requests, {total.tokens} tokens{cap} "
+                 f"({total.retries} retries, {total.rate_limited} answered 429){daily}"]
+        lines += [f"API usage of {name}: {u.requests} requests, {u.tokens} tokens "
+                  f"({u.retries} retries, {u.rate_limited} answered 429)"
+                  for name, u in usage.items()]
+        return lines
+
+
+def from_config(config: Mapping[str, Any]) -> RateLimiter:
+    cap = config.get("max_tokens_per_run")
+    return RateLimiter(token_cap=None if cap is None else int(cap),
+                       max_wait=float(config.get("max_rate_limit_wait") or 60))

@@ -1,0 +1,139 @@
+"""Field metadata (the *Fields endpoints) and the custom field mapping built from it.
+
+The tap reads each *Fields endpoint once per run (custom_fields.CustomFieldRegistry): the
+schema needs it, and these streams emit the same items without a second call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import requests
+from singer_sdk import Stream
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_pipedrive.client import PipedriveStream, V1Stream, V2Stream
+from tap_pipedrive.custom_fields import FieldsUnavailable, mapping_rows
+
+
+class _Fields(PipedriveStream):
+    # A feature many accounts lack (Projects): a 403 means "not for this account", and its
+    # streams keep the untyped custom_fields object (custom_fields.FieldsUnavailable).
+    optional_feature: ClassVar[bool] = False
+
+    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+        yield from self._tap.custom_fields.items(type(self))
+
+    def validate_response(self, response: requests.Response) -> None:
+        try:
+            super().validate_response(response)
+        except FatalAPIError as exc:
+            if self.optional_feature and response.status_code == HTTPStatus.FORBIDDEN:
+                raise FieldsUnavailable(*exc.args) from None
+            raise
+
+
+class _FieldsV2(_Fields, V2Stream):
+    primary_keys = ("field_code",)
+
+
+class _FieldsV1(_Fields, V1Stream):
+    primary_keys = ("key",)
+
+
+# Optional parts of a field item, asked for as the spec allows per endpoint (include_fields).
+ALL_NAMESPACES = {"include_fields": "ui_visibility,important_fields,required_fields"}
+UI_VISIBILITY = {"include_fields": "ui_visibility"}
+
+
+class DealFieldsStream(_FieldsV2):
+    name = "deal_fields"
+    path = "/api/v2/dealFields"
+    extra_params = ALL_NAMESPACES
+
+
+class PersonFieldsStream(_FieldsV2):
+    name = "person_fields"
+    path = "/api/v2/personFields"
+    extra_params = ALL_NAMESPACES
+
+
+class OrganizationFieldsStream(_FieldsV2):
+    name = "organization_fields"
+    path = "/api/v2/organizationFields"
+    extra_params = ALL_NAMESPACES
+
+
+class ProductFieldsStream(_FieldsV2):
+    name = "product_fields"
+    path = "/api/v2/productFields"
+    extra_params = UI_VISIBILITY
+
+
+class ActivityFieldsStream(_FieldsV2):
+    name = "activity_fields"
+    path = "/api/v2/activityFields"
+    extra_params = UI_VISIBILITY
+    selected_by_default = False  # needs an admin user (OAuth scope `admin`)
+
+
+class ProjectFieldsStream(_FieldsV2):
+    name = "project_fields"
+    path = "/api/v2/projectFields"
+    selected_by_default = False  # needs Pipedrive's Projects feature (streams/projects.py)
+    optional_feature = True
+
+
+class LeadFieldsStream(_FieldsV1):
+    # No v2 list yet; leads share the deals' custom fields (spec: GET /v1/leads).
+    name = "lead_fields"
+    path = "/api/v1/leadFields"
+    paginated = True
+
+
+class NoteFieldsStream(_FieldsV1):
+    name = "note_fields"
+    path = "/api/v1/noteFields"
+
+
+class CustomFieldMappingsStream(Stream):
+    """Which column holds which custom field, per stream: to audit names and pins.
+
+    Built from the metadata the run has read anyway: no API call of its own.
+    """
+
+    name = "custom_field_mappings"
+    primary_keys = ("stream", "key")
+    token_cost = 0
+    schema = th.PropertiesList(
+        th.Property("stream", th.StringType, description="The stream holding the columns"),
+        th.Property("entity", th.StringType, description="Pipedrive's entity (deal, ...)"),
+        th.Property("key", th.StringType, description="Pipedrive's 40-character field key"),
+        th.Property("field_name", th.StringType, description="The field's name in Pipedrive"),
+        th.Property("field_type", th.StringType, description="Pipedrive's field_type"),
+        th.Property("column", th.StringType, description="The column holding the value"),
+        th.Property("columns", th.ArrayType(th.StringType),
+                    description="Every column of the field (currency, until, address parts)"),
+        th.Property("options", th.ArrayType(th.ObjectType(
+            th.Property("id", th.StringType), th.Property("label", th.StringType))),
+            description="Enum and set options (id and label)"),
+        th.Property("pinned", th.BooleanType,
+                    description="Whether custom_field_names pins the column"),
+    ).to_dict()
+
+    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+        pins = self._tap.custom_fields.pins
+        for stream in self._tap.streams.values():
+            columns = getattr(stream, "custom_columns", None)
+            if columns is not None and not columns.passthrough:
+                yield from mapping_rows(stream.name, stream.custom_field_entity, columns, pins)
+
+
+STREAMS = [
+    DealFieldsStream, PersonFieldsStream, OrganizationFieldsStream, ProductFieldsStream,
+    ActivityFieldsStream, ProjectFieldsStream, LeadFieldsStream, NoteFieldsStream,
+    CustomFieldMappingsStream,
+]

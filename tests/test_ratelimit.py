@@ -1,0 +1,244 @@
+"""Rate limits: pacing from the x-ratelimit-* headers, burst 429s waited out, the daily budget
+told apart and stopped at, the run's token cap, the spec's token costs, the end-of-run log."""
+
+from __future__ import annotations
+
+import pytest
+from resume_helpers import CORE, catalog, config, ids_of, sync
+
+from tap_pipedrive.ratelimit import DailyBudgetSpent, RateLimiter, RunCapReached
+from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive.token_costs import cost_of
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+def limiter(**kwargs) -> tuple[RateLimiter, FakeClock]:
+    clock = FakeClock()
+    return RateLimiter(clock=clock, sleep=clock.sleep, **kwargs), clock
+
+
+def headers(remaining=None, reset=None, daily=None, retry_after=None) -> dict[str, str]:
+    values = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": reset,
+              "x-daily-ratelimit-token-remaining": daily, "retry-after": retry_after}
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+# --- the limiter on its own -------------------------------------------------------------
+
+
+def test_paces_when_the_window_is_full():
+    rl, clock = limiter()
+    rl.acquire("deals", 10)
+    rl.observe("deals", 10, 200, headers(remaining=1, reset=2))
+    rl.acquire("deals", 10)  # one slot left: no wait
+    rl.observe("deals", 10, 200, headers(remaining=0, reset=2))
+    rl.acquire("deals", 10)  # window full: wait for its reset
+    assert clock.slept == [2.0]
+    assert rl.usage["deals"].requests == 3
+
+
+def test_no_headers_no_pacing():
+    rl, clock = limiter()
+    for _ in range(5):
+        rl.acquire("deals", 10)
+        rl.observe("deals", 10, 200, {})
+    assert clock.slept == []
+    assert rl.tokens == 50
+
+
+def test_burst_429_waits_for_the_reset_and_is_not_charged():
+    rl, clock = limiter()
+    rl.acquire("deals", 10)
+    wait = rl.observe("deals", 10, 429, headers(remaining=0, reset=2))
+    assert wait == 2
+    assert rl.usage["deals"].tokens == 0 and rl.usage["deals"].rate_limited == 1
+    clock.sleep(wait)  # what backoff does
+    rl.acquire("persons", 10)  # the window has moved on: no second wait
+    assert clock.slept == [2]
+
+
+def test_429_blocks_every_stream_until_the_reset():
+    rl, clock = limiter()
+    rl.acquire("deals", 10)
+    rl.observe("deals", 10, 429, headers(remaining=0, reset=2))
+    rl.acquire("persons", 10)  # another stream (or thread) waits too
+    assert clock.slept == [2.0]
+
+
+def test_429_without_headers_backs_off_exponentially():
+    rl, _ = limiter()
+    waits = [rl.observe("deals", 10, 429, {}) for _ in range(3)]
+    assert waits == [2, 4, 8]
+
+
+def test_retry_after_is_honoured():
+    rl, _ = limiter()
+    assert rl.observe("deals", 10, 429, headers(retry_after=3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("responses", "reason"),
+    [
+        ([headers(remaining=0, reset=2, daily=0)], "x-daily-ratelimit-token-remaining is 0"),
+        ([headers(remaining=0, reset=3600)], "reset is 1 h 00 min away"),
+        ([headers(retry_after=7200)], "reset is 2 h 00 min away"),
+        ([headers(remaining=30, reset=2)] * 2, "burst window had room"),
+    ],
+)
+def test_daily_budget_is_told_from_the_burst_limit(responses, reason):
+    rl, _ = limiter(max_wait=60)
+    with pytest.raises(DailyBudgetSpent, match=reason) as caught:
+        for h in responses:
+            rl.observe("deals", 10, 429, h)
+    message = str(caught.value)
+    assert "daily Pipedrive API budget is spent" in message and "resets" in message
+    assert "\n" not in message
+    assert caught.value.exit_code == 75
+
+
+def test_after_a_daily_stop_no_other_request_goes():
+    rl, _ = limiter()
+    with pytest.raises(DailyBudgetSpent):
+        rl.observe("deals", 10, 429, headers(daily=0))
+    with pytest.raises(DailyBudgetSpent):  # e.g. another thread's stream
+        rl.acquire("persons", 10)
+    assert "persons" not in rl.usage
+
+
+def test_limiter_is_shared_safely_by_threads():
+    import threading
+
+    rl = RateLimiter(token_cap=1000)
+    errors: list[Exception] = []
+
+    def worker() -> None:
+        for _ in range(50):
+            try:
+                rl.acquire("deals", 10)
+            except RunCapReached as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert rl.tokens == 1000 and rl.usage["deals"].requests == 100  # never past the cap
+    assert len(errors) == 300
+
+
+def test_one_429_with_room_in_the_window_is_retried():
+    rl, _ = limiter()
+    assert rl.observe("deals", 10, 429, headers(remaining=30, reset=2)) == 2
+    rl.observe("deals", 10, 200, headers(remaining=29, reset=2))  # a success clears strikes
+    assert rl.observe("deals", 10, 429, headers(remaining=30, reset=2)) == 2
+
+
+def test_run_cap_stops_before_the_request_that_would_pass_it():
+    rl, _ = limiter(token_cap=25)
+    rl.acquire("deals", 10)
+    rl.acquire("deals", 10)
+    with pytest.raises(RunCapReached, match=r"max_tokens_per_run=25\): 20 tokens spent"):
+        rl.acquire("persons", 10)
+    assert rl.tokens == 20
+
+
+def test_summary_per_stream_and_total():
+    rl, _ = limiter(token_cap=100)
+    rl.acquire("deals", 10)
+    rl.observe("deals", 10, 200, headers(daily=990))
+    rl.acquire("users", 20)
+    rl.retried("users")
+    lines = rl.summary()
+    assert lines[0] == ("API usage: 2 requests, 30 tokens of a 100 cap (1 retries, "
+                        "0 answered 429); daily budget left: 990")
+    assert "API usage of deals: 1 requests, 10 tokens" in lines[1]
+    assert "API usage of users: 1 requests, 20 tokens (1 retries" in lines[2]
+
+
+def test_costs_come_from_the_spec():
+    assert cost_of("/api/v2/deals") == 10
+    assert cost_of("/api/v2/pipelines") == 5
+    assert cost_of("/api/v1/users") == 20
+    assert cost_of("/api/v1/users/me") == 2
+    assert cost_of("/api/v1/deals/{id}/flow") == 40  # a stream's templated path
+    assert cost_of("/api/v1/deals/17/flow") == 40  # a concrete one (the sandbox's)
+    assert cost_of("/api/v2/not-in-the-spec") == 10  # the documented v2 list price
+    assert cost_of("/api/v1/not-in-the-spec") == 20
+
+
+# --- the sandbox's limits ---------------------------------------------------------------
+
+
+def test_sandbox_daily_budget_and_headers():
+    import requests
+
+    with Sandbox(records=10, daily_limit=25) as sb:
+        get = lambda: requests.get(f"{sb.url}/api/v2/deals",  # noqa: E731
+                                   headers={"x-api-token": sb.api_token}, timeout=10)
+        first = get()
+        assert first.headers["x-daily-ratelimit-token-limit"] == "25"
+        assert first.headers["x-daily-ratelimit-token-remaining"] == "15"
+        assert [get().status_code for _ in range(3)] == [200, 200, 429]  # 10 + 10 + 10 >= 25
+        over = get()
+        assert over.json()["error"] == "Daily API token budget exceeded"
+        assert over.headers["x-daily-ratelimit-token-remaining"] == "0"
+        assert int(over.headers["x-ratelimit-remaining"]) > 0  # not the burst limit
+        assert sb.reset_daily_budget() == 30
+        assert get().status_code == 200
+    with Sandbox(records=10, daily_limit=5, ratelimit_headers=False) as sb:
+        response = get()
+        assert not [h for h in response.headers if "ratelimit" in h.lower()]
+
+
+# --- the tap against the sandbox ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def core_catalog(tmp_path_factory):
+    return catalog(tmp_path_factory.mktemp("catalog"), CORE)
+
+
+def test_burst_limit_is_paced_not_hit(make_sandbox, tmp_path, core_catalog):
+    sb = make_sandbox(records=600, seed=5, burst_limit=4)
+    run = sync(tmp_path, config(sb.url), core_catalog)
+    assert run.returncode == 0, run.stderr
+    assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
+    statuses = [r["status"] for r in sb.requests]
+    assert statuses.count(429) <= 1, statuses  # the headers keep the run under the limit
+    assert "API usage: " in run.stderr
+
+
+def test_burst_limit_without_headers(make_sandbox, tmp_path, core_catalog):
+    """No x-ratelimit-* header at all: 429s are waited out with exponential backoff."""
+    sb = make_sandbox(records=20, seed=5, burst_limit=3, ratelimit_headers=False)
+    run = sync(tmp_path, config(sb.url, max_retries=4), core_catalog)
+    assert run.returncode == 0, run.stderr
+    assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
+    assert 429 in [r["status"] for r in sb.requests]
+
+
+def test_end_of_run_log_counts_requests_and_tokens(make_sandbox, tmp_path, core_catalog):
+    sb = make_sandbox(records=600, seed=5)
+    run = sync(tmp_path, config(sb.url), core_catalog)
+    assert run.returncode == 0, run.stderr
+    by_path: dict[str, int] = {}
+    for request in sb.requests:
+        by_path[request["path"]] = by_path.get(request["path"], 0) + 1
+    total_tokens = sum(cost_of(path) * n for path, n in by_path.items())
+    assert f"API usage: {len(sb.requests)} requests, {total_tokens} tokens" in run.stderr
+    assert f"API usage of deals: {by_path['/api/v2/deals']} requests, " \
+           f"{10 * by_path['/api/v2/deals']} tokens" in run.stderr
+    assert "API usage of users: 1 requests, 20 tokens" in run.stderr
