@@ -169,29 +169,29 @@ class Conformer:
         if isinstance(v, (float, Decimal)) and not isinstance(v, bool) and v == int(v):
             return int(v)
         if isinstance(v, str):
-            if not v.strip():
-                return self._bad(path, "empty text where a number belongs, set to null", v)
-            try:
-                number = Decimal(v.strip())
-            except InvalidOperation:
-                return self._bad(path, "text where a number belongs, set to null", v)
-            if number == number.to_integral_value():
-                return self._bad(path, "number sent as text, converted", v, int(number))
+            return self._from_text(v, path, integral=True)
         return self._bad(path, f"{_kind(v)} where an integer belongs, set to null", v)
 
     def _number(self, v: Any, path: str) -> Any:
         if isinstance(v, _NUMBERS) and not isinstance(v, bool):
             return v
         if isinstance(v, str):
-            if not v.strip():
-                return self._bad(path, "empty text where a number belongs, set to null", v)
-            try:
-                number = Decimal(v.strip())
-            except InvalidOperation:
-                return self._bad(path, "text where a number belongs, set to null", v)
-            if number.is_finite():
-                return self._bad(path, "number sent as text, converted", v, number)
+            return self._from_text(v, path, integral=False)
         return self._bad(path, f"{_kind(v)} where a number belongs, set to null", v)
+
+    def _from_text(self, v: str, path: str, *, integral: bool) -> Any:
+        """A number sent as text: converted when it is one (whole, for integers), else null."""
+        if not v.strip():
+            return self._bad(path, "empty text where a number belongs, set to null", v)
+        try:
+            number = Decimal(v.strip())
+        except InvalidOperation:
+            return self._bad(path, "text where a number belongs, set to null", v)
+        if number.is_finite() and (not integral or number == number.to_integral_value()):
+            return self._bad(path, "number sent as text, converted", v,
+                             int(number) if integral else number)
+        wanted = "an integer" if integral else "a number"
+        return self._bad(path, f"{_kind(v)} where {wanted} belongs, set to null", v)
 
     def _boolean(self, v: Any, path: str) -> Any:
         if isinstance(v, bool):

@@ -36,7 +36,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_pipedrive.conform import OddValues
-from tap_pipedrive.errors import ConfigError, TapPipedriveError
+from tap_pipedrive.errors import AuthError, ConfigError, TapPipedriveError
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -370,12 +370,21 @@ class CustomFieldRegistry:
             return list(stream.request_records(None))
         except FieldsUnavailable as exc:
             return exc  # remembered: asked once per run
-        except (FatalAPIError, RetriableAPIError, TapPipedriveError,
-                requests.RequestException) as exc:
-            reason = str(exc.args[0]) if exc.args else type(exc).__name__
-            raise FieldMetadataError(
-                f"could not read the custom field definitions from {stream.path}, which the "
-                f"schema needs (no data was written with a smaller schema): {reason}") from None
+        except (AuthError, ConfigError):
+            raise  # already says what to do
+        except TapPipedriveError as exc:
+            if hasattr(exc, "exit_code"):  # a budget stop: exit 75 and "resets at ..."
+                raise
+            raise self._metadata_error(stream, exc) from None
+        except (FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
+            raise self._metadata_error(stream, exc) from None
+
+    @staticmethod
+    def _metadata_error(stream: Stream, exc: Exception) -> FieldMetadataError:
+        reason = str(exc.args[0]) if exc.args else type(exc).__name__
+        return FieldMetadataError(
+            f"could not read the custom field definitions from {stream.path}, which the "
+            f"schema needs (no data was written with a smaller schema): {reason}")
 
     def columns_for(self, stream: Stream, source: type[Stream], shape: str,
                     reserved: Iterable[str]) -> CustomColumns | None:
