@@ -95,6 +95,16 @@ class PipedriveStream(RESTStream[Any]):
         """Odd values become null or text (counted), never a crash or a lost record."""
         return self.conformer.conform(row)
 
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The page's records, from the document parsed once in `_check_body`."""
+        data = response.json().get("data")
+        if self.records_jsonpath == "$.data[*]" and isinstance(data, list):
+            records = data  # what the SDK's JSONPath would yield, without walking it
+        else:
+            records = list(super().parse_response(response))
+        self._tap.progress.page(self.name, len(records))
+        return records
+
     def keep_paging(self) -> bool:
         """Asked before each next page; a stream that has read enough says False."""
         return True

@@ -13,7 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_pipedrive import config as settings
-from tap_pipedrive import custom_fields, inputs, ratelimit
+from tap_pipedrive import custom_fields, inputs, progress, ratelimit
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
@@ -82,6 +82,11 @@ class TapPipedrive(Tap):
     def odd_values(self) -> OddValues:
         """Values that did not fit the schema, counted for the whole run (conform.py)."""
         return OddValues()
+
+    @cached_property
+    def progress(self) -> progress.Progress:
+        """Pages and records per stream, for progress lines and the end-of-run summary."""
+        return progress.Progress()
 
     @cached_property
     def custom_fields(self) -> custom_fields.CustomFieldRegistry:
