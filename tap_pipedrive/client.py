@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import timezone
-from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
 
 import backoff
 import requests
+from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator, SinglePagePaginator
+from singer_sdk.helpers._catalog import get_selected_schema
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import RESTStream
 
 from tap_pipedrive import schemas
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.page import BadBody, Page
 from tap_pipedrive.token_costs import cost_of
 
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
@@ -89,15 +92,35 @@ class PipedriveStream(RESTStream[Any]):
 
     @cached_property
     def conformer(self) -> Conformer:
-        return Conformer(self.effective_schema, self.name, self._tap.odd_values)
+        schema = self.effective_schema
+        if not self.selected:  # read only for its children: nothing is emitted, keep all
+            return Conformer(schema, self.name, self._tap.odd_values)
+        selected = get_selected_schema(self.name, schema, self.mask)
+        return Conformer(selected, self.name, self._tap.odd_values, known=schema)
 
     def post_process(self, row: dict, context: dict | None = None) -> dict | None:
-        """Odd values become null or text (counted), never a crash or a lost record."""
+        """Odd values become null or text (counted), never a crash or a lost record;
+        deselected and unknown properties are dropped."""
         return self.conformer.conform(row)
+
+    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+        """RECORD messages of a record that `post_process` has already made fit the selected
+        schema: the SDK's own pass (pruning, then recursive type conformance) would walk
+        every value again and change nothing; it costs more than half the tap's CPU. The
+        `sdk_conformance` setting runs it anyway (tests prove both paths emit the same)."""
+        if self.config.get("sdk_conformance"):
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                           version=self._stream_version,
+                                           time_extracted=utc_now())
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The page's records, from the document parsed once in `_check_body`."""
-        data = response.json().get("data")
+        data = response.page.data()  # type: ignore[attr-defined]
         if self.records_jsonpath == "$.data[*]" and isinstance(data, list):
             records = data  # what the SDK's JSONPath would yield, without walking it
         else:
@@ -126,7 +149,10 @@ class PipedriveStream(RESTStream[Any]):
 
         def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
             limiter.acquire(self.name, self.request_cost)
-            return func(prepared_request, context)
+            try:
+                return func(prepared_request, context)
+            finally:
+                limiter.release()
 
         return backoff.on_exception(
             self.backoff_wait_generator, RETRIED, max_tries=self.backoff_max_tries,
@@ -165,11 +191,32 @@ class PipedriveStream(RESTStream[Any]):
                             details.get("tries", 0), self.backoff_max_tries() - 1,
                             details.get("wait", 0.0), reason)
 
+    def iter_pages(self, context: dict | None) -> Iterator[requests.Response]:
+        """The stream's pages, each requested once the one before it is read (its cursor or
+        offset is in it): the SDK's page loop, without the records. Runs in the main thread,
+        or in a worker of the prefetcher (prefetch.py), which must not touch state."""
+        paginator = self.get_new_paginator() or SinglePagePaginator()
+        request = self.request_decorator(self._request)
+        with self.get_http_request_counter() as request_counter:
+            request_counter.with_context(context)
+            while not paginator.finished:
+                prepared = self._prepare_request(context=context, page=paginator)
+                response = request(prepared, context)
+                request_counter.increment()
+                self.update_sync_costs(prepared, response, context)
+                yield response
+                if response.page.is_empty and not paginator.continue_if_empty(  # type: ignore[attr-defined]
+                        response):
+                    return  # an empty page ends the stream, as in the SDK's loop
+                paginator.advance(response)
+
     def request_records(self, context: dict | None) -> Iterable[dict]:
-        """On any failure, first write the state of what was emitted, so that the next run
-        resumes at the page that failed (sorted streams) and never skips one."""
+        """Records page by page; pages may have been fetched ahead (prefetch.py). On any
+        failure, first write the state of what was emitted, so that the next run resumes at
+        the page that failed (sorted streams) and never skips one."""
         try:
-            yield from super().request_records(context)
+            for response in self._tap.prefetcher.pages(self, context):
+                yield from self.parse_response(response)
         except Exception as exc:
             self._write_state_message()  # SDK-internal; the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
@@ -177,6 +224,15 @@ class PipedriveStream(RESTStream[Any]):
                     f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                     f"{self.backoff_max_tries() - 1} retries; {RESUME})") from None
             raise
+
+    # Set by the prefetcher, before a worker reads ahead: the bookmark this stream's sync
+    # will start from, so the worker never reads (or creates) the stream's state.
+    start_pin: tuple[Any] | None = None
+
+    def get_starting_replication_key_value(self, context: dict | None) -> Any:
+        if context is None and self.start_pin is not None:
+            return self.start_pin[0]
+        return super().get_starting_replication_key_value(context)
 
     # --- responses: errors and bad bodies -------------------------------------------------
 
@@ -197,24 +253,17 @@ class PipedriveStream(RESTStream[Any]):
 
     def _check_body(self, response: requests.Response) -> None:
         """A 200 must carry Pipedrive's success envelope: a body cut short or `success:
-        false` is retried, never read as an empty (last) page."""
-        path = urlparse(response.url).path
+        false` is retried, never read as an empty (last) page. The envelope is read here
+        (maybe in a prefetch worker), the records when they are emitted (page.py)."""
         try:
-            doc = response.json(parse_float=Decimal)  # as the SDK's parse_response reads it
-        except ValueError:
+            page = Page(response.content)
+        except BadBody as bad:
+            path = urlparse(response.url).path
             raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
-                                    "with a body that is not valid JSON (cut short?)",
-                                    response) from None
-        # Parsed once: parse_response and the paginator read this document (a 500-record
-        # page takes ~10 ms to parse; they would parse it twice more).
-        response.json = lambda **_: doc  # type: ignore[method-assign]
-        if not isinstance(doc, dict) or "data" not in doc:
-            raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
-                                    "without its data envelope", response)
-        if doc.get("success") is False:
-            said = doc.get("error") or "no reason given"
-            raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
-                                    f"with success=false: {said}", response)
+                                    f"{bad}", response) from None
+        response.page = page  # type: ignore[attr-defined]
+        # For code that reads the whole document (the SDK's JSONPath): parsed once, on demand.
+        response.json = cache(lambda **_: page.document())  # type: ignore[method-assign]
 
     def response_error_message(self, response: requests.Response) -> str:
         """One line: status, method and path (no query: never a secret), Pipedrive's words."""
@@ -246,21 +295,24 @@ def _is_html(response: requests.Response) -> bool:
     return "html" in kind or response.content.lstrip()[:1] == b"<"
 
 
-class CursorPaginator(JSONPathPaginator):
+class CursorPaginator(BaseAPIPaginator[str | None]):
     """v2 cursor paging (`additional_data.next_cursor`); stops early when the stream says so."""
 
     def __init__(self, keep_paging: Callable[[], bool]) -> None:
-        super().__init__("$.additional_data.next_cursor")
+        super().__init__(None)
         self.keep_paging = keep_paging
 
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
 
+    def get_next(self, response: requests.Response) -> str | None:
+        return response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
+
 
 class V2Stream(PipedriveStream):
     """API v2 list endpoint with cursor paging (`additional_data.next_cursor`)."""
 
-    def get_new_paginator(self) -> JSONPathPaginator:
+    def get_new_paginator(self) -> CursorPaginator:
         return CursorPaginator(self.keep_paging)
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
@@ -307,12 +359,11 @@ class V1OffsetPaginator(BaseAPIPaginator[int]):
         return self.keep_paging()
 
     def get_next(self, response: requests.Response) -> int | None:
-        body = response.json()
-        additional = body.get("additional_data") or {}
+        additional = response.page.additional  # type: ignore[attr-defined]
         paging = additional.get("pagination") or additional
         start = self.current_value or 0
         if "more_items_in_collection" not in paging:
-            full = len(body.get("data") or []) >= self.page_size
+            full = len(response.page.data() or []) >= self.page_size  # type: ignore[attr-defined]
             return start + self.page_size if full else None
         if not paging["more_items_in_collection"]:
             return None

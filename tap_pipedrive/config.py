@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 
 from tap_pipedrive.errors import ConfigError
 
@@ -72,6 +75,64 @@ def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
     if method and not out.get("auth_method"):
         out["auth_method"] = method
     return out
+
+
+def env_config(schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Settings from `<prefix><SETTING>` variables (`--config ENV`, Meltano's `commands:`):
+    objects and lists as JSON, booleans as true/false (also 1/0, yes/no, on/off), numbers.
+
+    The SDK finds the variables (and reads `.env`); the values are parsed here because the
+    SDK leaves numbers as text (then refused: `request_timeout=0.5`), crashes on an integer
+    that is not one, reads any unknown word as false, and reports bad JSON as a bad --config
+    file. Text that does not parse stays text, for validation to name the setting in one
+    line; an empty one leaves the setting unset. `normalize` applies as to a config file
+    (e.g. initiate_oauth in any case). Wired as the tap's `_env_var_config`.
+    """
+    properties = schema.get("properties") or {}
+    typed = {name: kind for name, prop in properties.items() if (kind := _env_kind(prop))}
+    as_text = {name: {"type": ["string", "null"]} if name in typed else prop
+               for name, prop in properties.items()}
+    values = parse_environment_config({**schema, "properties": as_text}, prefix)
+    for name, kind in typed.items():
+        if isinstance(values.get(name), str):
+            if values[name].strip():
+                values[name] = _from_text(values[name], kind)
+            else:  # `TAP_PIPEDRIVE_MAX_TOKENS_PER_RUN=` leaves the setting unset
+                del values[name]
+    return normalize(values)
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _env_kind(prop: Mapping[str, Any]) -> str | None:
+    """The one non-string JSON type of a setting, if it has exactly one."""
+    types = prop.get("type")
+    kinds = set(types if isinstance(types, list) else [types]) - {"null", None}
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    return kind if kind in ("integer", "number", "boolean", "object", "array") else None
+
+
+def _from_text(text: str, kind: str) -> Any:
+    """The value of a variable's text, or the text itself when it is not one."""
+    word = text.strip()
+    if kind == "boolean":
+        return True if word.lower() in _TRUE else False if word.lower() in _FALSE else text
+    if kind in ("integer", "number"):
+        for parse in (int, float) if kind == "number" else (int,):
+            try:
+                number = parse(word)
+            except ValueError:
+                continue
+            return number if math.isfinite(number) else text
+        return text
+    try:
+        value = json.loads(word)
+    except ValueError:
+        return text
+    return value if isinstance(value, dict if kind == "object" else list) else text
 
 
 def auth_method_for_scheme(config: Mapping[str, Any]) -> str | None:

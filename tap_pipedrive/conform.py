@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 from collections import Counter
@@ -37,6 +38,7 @@ class OddValues:
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._dropped: set[tuple[str, str]] = set()  # (stream, properties) not in a schema
         self._lock = threading.Lock()
 
     def add(self, stream: str, prop: str, problem: str, value: Any) -> None:
@@ -50,37 +52,59 @@ class OddValues:
             logger.warning("%s.%s: %s (first value: %s); further cases are counted and listed "
                            "at the end of the run", stream, prop, problem, shown)
 
+    def first_drop(self, stream: str, properties: str) -> bool:
+        """True the first time these unknown properties of this stream are dropped."""
+        with self._lock:
+            first = (stream, properties) not in self._dropped
+            self._dropped.add((stream, properties))
+        return first
+
+    def per_stream(self) -> dict[str, int]:
+        """Values changed per stream: the summary table's column (progress.py)."""
+        totals: Counter[str] = Counter()
+        with self._lock:
+            for (stream, _, _), n in self.counts.items():
+                totals[stream] += n
+        return dict(totals)
+
     def summary(self) -> list[str]:
-        """Log lines for the end of the run: how many values of each kind were changed."""
+        """Log lines for the end of the run, after the summary table (which has the counts
+        per stream): which property had which problem, how many times."""
         with self._lock:
             items = sorted(self.counts.items())
         if not items:
             return []
-        total = sum(n for _, n in items)
-        lines = [f"Odd values: {total} value(s) did not fit their schema and were kept as "
-                 "null or text; records were never dropped"]
+        lines = ["Odd values, per property (each kept as null or text; no record was dropped):"]
         lines += [f"Odd values: {stream}.{prop}: {n} x {problem}"
                   for (stream, prop, problem), n in items]
         return lines
 
 
 class Conformer:
-    """Applies one stream's schema to its records (see the module docstring)."""
+    """Applies one stream's schema to its records (see the module docstring).
 
-    def __init__(self, schema: dict[str, Any], stream: str, odd: OddValues) -> None:
+    This is the tap's only record pass: properties the schema does not have (or the catalog
+    deselected) are dropped, and a value is converted only when its Python type is not
+    already the one its property wants (most values pass with one type lookup).
+    """
+
+    def __init__(self, schema: dict[str, Any], stream: str, odd: OddValues,
+                 known: dict[str, Any] | None = None) -> None:
+        """`schema`: the selected properties; `known`: the whole schema, when it has more
+        (properties left out of `schema` are dropped quietly: they were deselected)."""
         self.stream = stream
         self.odd = odd
-        self._props = {
-            name: self._converter(sub, name)
-            for name, sub in (schema.get("properties") or {}).items()
-        }
+        self._keep = _ObjectPlan.build(self, schema, known or schema, "")
 
     def conform(self, record: dict[str, Any]) -> dict[str, Any]:
-        for name, convert in self._props.items():
-            value = record.get(name)
-            if value is not None:
-                record[name] = convert(value)
-        return record
+        return self._keep.apply(record)
+
+    def unknown(self, path: str, names: set[str]) -> None:
+        """Properties the schema does not know (Pipedrive added some): dropped, said once."""
+        shown = ", ".join(sorted(f"{path}{n}" for n in names))
+        if self.odd.first_drop(self.stream, shown):
+            logger.warning("%s: properties %s are not in the stream's schema and were dropped "
+                           "(run --discover to refresh a saved catalog)", self.stream, shown)
 
     # --- one converter per property, built once -------------------------------------------
 
@@ -166,7 +190,7 @@ class Conformer:
     def _integer(self, v: Any, path: str) -> Any:
         if isinstance(v, int) and not isinstance(v, bool):
             return v
-        if isinstance(v, (float, Decimal)) and not isinstance(v, bool) and v == int(v):
+        if isinstance(v, (float, Decimal)) and math.isfinite(v) and v == int(v):
             return int(v)
         if isinstance(v, str):
             return self._from_text(v, path, integral=True)
@@ -174,7 +198,9 @@ class Conformer:
 
     def _number(self, v: Any, path: str) -> Any:
         if isinstance(v, _NUMBERS) and not isinstance(v, bool):
-            return v
+            if isinstance(v, int) or math.isfinite(v):
+                return v
+            return self._bad(path, "not a finite number, set to null", v)
         if isinstance(v, str):
             return self._from_text(v, path, integral=False)
         return self._bad(path, f"{_kind(v)} where a number belongs, set to null", v)
@@ -204,21 +230,14 @@ class Conformer:
         return self._bad(path, f"{_kind(v)} where true/false belongs, set to null", v)
 
     def _object(self, schema: dict[str, Any], path: str) -> Convert:
-        props = {
-            name: self._converter(sub, f"{path}.{name}")
-            for name, sub in (schema.get("properties") or {}).items()
-        }
+        plan = _ObjectPlan.build(self, schema, schema, path + ".")
 
         def convert(v: Any) -> Any:
             if not isinstance(v, dict):
                 if v == []:  # PHP's empty object
                     return self._bad(path, "empty list where an object belongs, set to null", v)
                 return self._bad(path, f"{_kind(v)} where an object belongs, set to null", v)
-            for name, sub in props.items():
-                value = v.get(name)
-                if value is not None:
-                    v[name] = sub(value)
-            return v
+            return plan.apply(v)
         return convert
 
     def _array(self, v: Any, item: Convert, path: str) -> Any:
@@ -229,6 +248,56 @@ class Conformer:
 
 def _same(v: Any) -> Any:
     return v
+
+
+# Python types that need no conversion, by JSON Schema type (bool is not an int here: the
+# check is on the exact type). Floats and Decimals go through `_number` (NaN and infinity).
+_FITS: dict[str, frozenset[type]] = {
+    "string": frozenset({str}), "integer": frozenset({int}), "number": frozenset({int}),
+    "boolean": frozenset({bool}),
+}
+
+
+class _ObjectPlan:
+    """How to conform one object: its properties' converters and the types they accept."""
+
+    def __init__(self, conformer: Conformer, names: frozenset[str], known: frozenset[str],
+                 steps: list[tuple[str, frozenset[type], Convert]], keep_extra: bool,
+                 path: str) -> None:
+        self.conformer, self.names, self.known = conformer, names, known
+        self.steps, self.keep_extra, self.path = steps, keep_extra, path
+
+    @classmethod
+    def build(cls, conformer: Conformer, schema: dict[str, Any], known: dict[str, Any],
+              path: str) -> _ObjectPlan:
+        props = schema.get("properties") or {}
+        steps = []
+        for name, sub in props.items():
+            convert = conformer._converter(sub, path + name)
+            if convert is not _same:
+                steps.append((name, _fits(sub), convert))
+        return cls(conformer, frozenset(props), frozenset(known.get("properties") or {}),
+                   steps, bool(known.get("additionalProperties")), path)
+
+    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not self.keep_extra and (extra := record.keys() - self.names):
+            for name in extra:
+                del record[name]
+            if unknown := extra - self.known:
+                self.conformer.unknown(self.path, unknown)
+        for name, fits, convert in self.steps:
+            value = record.get(name)
+            if value is not None and type(value) not in fits:
+                record[name] = convert(value)
+        return record
+
+
+def _fits(schema: dict[str, Any]) -> frozenset[type]:
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else [k for k in kinds or () if k != "null"]
+    if len(kinds) != 1 or schema.get("format"):
+        return frozenset()
+    return _FITS.get(kinds[0], frozenset())
 
 
 def _json(v: Any) -> str:

@@ -140,6 +140,7 @@ class RateLimiter:
         self._blocked_until = 0.0  # a 429 asked everyone to wait until then
         self._rate_limited_in_a_row = 0
         self._not_burst_in_a_row = 0
+        self._in_flight = 0  # requests sent and not answered yet (threads)
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
         self._stopped: DailyBudgetSpent | None = None
         self.usage: dict[str, Usage] = {}
@@ -171,14 +172,22 @@ class RateLimiter:
             if now < self._blocked_until:
                 return self._blocked_until - now
             if self._remaining is None:
+                self._in_flight += 1
                 return 0.0
             if self._remaining > 0:
                 self._remaining -= 1  # reserve a slot until the response says more
+                self._in_flight += 1
                 return 0.0
             if now < self._window_ends:
                 return self._window_ends - now
             self._remaining = None  # the window moved on; the next response tells
+            self._in_flight += 1
             return 0.0
+
+    def release(self) -> None:
+        """A request acquired before has been answered (or failed)."""
+        with self._lock:
+            self._in_flight = max(self._in_flight - 1, 0)
 
     # --- after a response ---------------------------------------------------------------
 
@@ -194,7 +203,8 @@ class RateLimiter:
             if daily_left is not None:
                 self.daily_left = int(daily_left)
             if remaining is not None:
-                self._remaining = int(remaining)
+                # The server counted this request, not those sent since and still in flight.
+                self._remaining = max(int(remaining) - (self._in_flight - 1), 0)
                 self._window_ends = now + max(reset or 0.0, MIN_WAIT if remaining <= 0 else 0)
             if status != 429:
                 self._rate_limited_in_a_row = self._not_burst_in_a_row = 0
@@ -245,20 +255,18 @@ class RateLimiter:
     def tokens(self) -> int:
         return sum(u.tokens for u in self.usage.values())
 
-    def summary(self) -> list[str]:
-        """The end-of-run log: requests and tokens per stream, then the total."""
+    def summary(self) -> tuple[dict[str, Usage], list[str]]:
+        """For the end-of-run table (progress.py): each stream's usage (copies), and notes
+        on the budget: the run's cap and the daily budget left, when known."""
         with self._lock:
-            usage = dict(sorted(self.usage.items()))
-        total = Usage(*(sum(getattr(u, f) for u in usage.values())
-                        for f in ("requests", "tokens", "retries", "rate_limited")))
-        cap = f" of a {self.token_cap} cap" if self.token_cap is not None else ""
-        daily = f"; daily budget left: {self.daily_left}" if self.daily_left is not None else ""
-        lines = [f"API usage: {total.requests} requests, {total.tokens} tokens{cap} "
-                 f"({total.retries} retries, {total.rate_limited} answered 429){daily}"]
-        lines += [f"API usage of {name}: {u.requests} requests, {u.tokens} tokens "
-                  f"({u.retries} retries, {u.rate_limited} answered 429)"
-                  for name, u in usage.items()]
-        return lines
+            usage = {name: Usage(**vars(u)) for name, u in sorted(self.usage.items())}
+        notes = []
+        if self.token_cap is not None:
+            notes.append(f"{sum(u.tokens for u in usage.values())} tokens of a "
+                         f"{self.token_cap} cap")
+        if self.daily_left is not None:
+            notes.append(f"daily budget left: {self.daily_left}")
+        return usage, notes
 
 
 def from_config(config: Mapping[str, Any]) -> RateLimiter:

@@ -9,11 +9,11 @@ from typing import Any
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._classproperty import classproperty
 
 from tap_pipedrive import config as settings
-from tap_pipedrive import custom_fields, inputs, progress, ratelimit
+from tap_pipedrive import custom_fields, inputs, performance, prefetch, progress, ratelimit
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
@@ -25,8 +25,10 @@ from tap_pipedrive.streams import STREAMS
 def _config_schema() -> dict[str, Any]:
     methods = registry()
     props = settings.common_settings(methods.names()) + methods.settings() + ratelimit.settings()
-    props += custom_fields.settings()
-    return inputs.tighten(th.PropertiesList(*props).to_dict(), ratelimit.MINIMUMS)
+    props += custom_fields.settings() + performance.settings() + prefetch.settings()
+    props += progress.settings()
+    return inputs.tighten(th.PropertiesList(*props).to_dict(),
+                          {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS})
 
 
 class TapPipedrive(Tap):
@@ -35,7 +37,7 @@ class TapPipedrive(Tap):
     name = "tap-pipedrive"
     package_name = "tap-pipedrive"
     config_jsonschema = _config_schema()
-    message_writer_class = MsgSpecWriter  # several times faster than the default JSON writer
+    message_writer_class = performance.BufferedMsgSpecWriter  # several times faster than JSON
 
     def __init__(self, *, config: dict | None = None, **kwargs: Any) -> None:
         if isinstance(config, dict):
@@ -59,6 +61,13 @@ class TapPipedrive(Tap):
         if setup_mapper:
             self.setup_mapper()
 
+    @classproperty
+    def _env_var_config(cls) -> dict[str, Any]:
+        """TAP_PIPEDRIVE_* variables, every kind parsed (config.env_config)."""
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        return settings.env_config(schema, cls._env_var_prefix)
+
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
 
@@ -79,6 +88,11 @@ class TapPipedrive(Tap):
         return ratelimit.from_config(self.config)
 
     @cached_property
+    def prefetcher(self) -> prefetch.Prefetcher:
+        """Fetches the pages of later streams while earlier ones are emitted (prefetch.py)."""
+        return prefetch.Prefetcher(int(self.config.get("max_parallel_requests") or 1))
+
+    @cached_property
     def odd_values(self) -> OddValues:
         """Values that did not fit the schema, counted for the whole run (conform.py)."""
         return OddValues()
@@ -86,7 +100,7 @@ class TapPipedrive(Tap):
     @cached_property
     def progress(self) -> progress.Progress:
         """Pages and records per stream, for progress lines and the end-of-run summary."""
-        return progress.Progress()
+        return progress.Progress(progress.interval(self.config), self.rate_limiter.usage)
 
     @cached_property
     def custom_fields(self) -> custom_fields.CustomFieldRegistry:
@@ -94,12 +108,21 @@ class TapPipedrive(Tap):
         return custom_fields.CustomFieldRegistry(self, self.odd_values)
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+        if not self.config.get("batch_config"):  # the summary counts RECORD messages
+            self.message_writer = self.progress.counting(self.message_writer)
+        failure: BaseException | None = None
         try:
-            super().sync_all()
-        finally:
-            if "rate_limiter" in self.__dict__:  # only when a request was made
-                for line in self.rate_limiter.summary():
-                    self.logger.info(line)
+            try:
+                self.prefetcher.armed = True
+                super().sync_all()
+            finally:
+                self.prefetcher.close()
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:  # failed and stopped runs too: one table, then which values were odd
+            usage, notes = self.rate_limiter.summary()
+            self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
                 self.logger.warning(line)
 

@@ -75,3 +75,22 @@ def run_tap(
 
 def sandbox_config(url: str, **extra: Any) -> dict[str, Any]:
     return {"api_url": url, "api_token": "sandbox-api-token", **extra}
+
+
+SUMMARY_COLUMNS = ("records", "requests", "tokens", "time", "retries", "429s", "odd values")
+
+
+def summary_table(stderr: str) -> dict[str, dict[str, Any]]:
+    """The end-of-run table on stderr (progress.py), by stream and `total`: numbers as int,
+    `time` as written."""
+    messages = [line.rsplit(" | ", 1)[-1] for line in stderr.splitlines()]
+    header = [i for i, m in enumerate(messages) if m.split()[:2] == ["stream", "records"]]
+    assert len(header) == 1, f"no summary table (or several) on stderr: {stderr[-3000:]}"
+    rows: dict[str, dict[str, Any]] = {}
+    for message in messages[header[0] + 1:]:
+        name, *cells = message.split()
+        rows[name] = {column: cell if column == "time" else int(cell)
+                      for column, cell in zip(SUMMARY_COLUMNS, cells, strict=True)}
+        if name == "total":
+            return rows
+    raise AssertionError(f"the summary table has no total row: {stderr[-3000:]}")

@@ -4,6 +4,7 @@ told apart and stopped at, the run's token cap, the spec's token costs, the end-
 from __future__ import annotations
 
 import pytest
+from helpers import summary_table
 from resume_helpers import CORE, catalog, config, ids_of, sync
 
 from tap_pipedrive.ratelimit import DailyBudgetSpent, RateLimiter, RunCapReached
@@ -161,11 +162,14 @@ def test_summary_per_stream_and_total():
     rl.observe("deals", 10, 200, headers(daily=990))
     rl.acquire("users", 20)
     rl.retried("users")
-    lines = rl.summary()
-    assert lines[0] == ("API usage: 2 requests, 30 tokens of a 100 cap (1 retries, "
-                        "0 answered 429); daily budget left: 990")
-    assert "API usage of deals: 1 requests, 10 tokens" in lines[1]
-    assert "API usage of users: 1 requests, 20 tokens (1 retries" in lines[2]
+    usage, notes = rl.summary()
+    assert notes == ["30 tokens of a 100 cap", "daily budget left: 990"]
+    assert list(usage) == ["deals", "users"]
+    assert vars(usage["deals"]) == {"requests": 1, "tokens": 10, "retries": 0, "rate_limited": 0}
+    assert vars(usage["users"]) == {"requests": 1, "tokens": 20, "retries": 1, "rate_limited": 0}
+    usage["users"].tokens = 0  # a copy: the table cannot change the limiter's counts
+    assert rl.tokens == 30
+    assert limiter()[0].summary() == ({}, [])
 
 
 def test_costs_come_from_the_spec():
@@ -218,7 +222,7 @@ def test_burst_limit_is_paced_not_hit(make_sandbox, tmp_path, core_catalog):
     assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
     statuses = [r["status"] for r in sb.requests]
     assert statuses.count(429) <= 1, statuses  # the headers keep the run under the limit
-    assert "API usage: " in run.stderr
+    assert "Sync summary (finished)" in run.stderr
 
 
 def test_burst_limit_without_headers(make_sandbox, tmp_path, core_catalog):
@@ -238,7 +242,9 @@ def test_end_of_run_log_counts_requests_and_tokens(make_sandbox, tmp_path, core_
     for request in sb.requests:
         by_path[request["path"]] = by_path.get(request["path"], 0) + 1
     total_tokens = sum(cost_of(path) * n for path, n in by_path.items())
-    assert f"API usage: {len(sb.requests)} requests, {total_tokens} tokens" in run.stderr
-    assert f"API usage of deals: {by_path['/api/v2/deals']} requests, " \
-           f"{10 * by_path['/api/v2/deals']} tokens" in run.stderr
-    assert "API usage of users: 1 requests, 20 tokens" in run.stderr
+    table = summary_table(run.stderr)
+    assert (table["total"]["requests"], table["total"]["tokens"]) == (len(sb.requests),
+                                                                      total_tokens)
+    deals = by_path["/api/v2/deals"]
+    assert (table["deals"]["requests"], table["deals"]["tokens"]) == (deals, 10 * deals)
+    assert (table["users"]["requests"], table["users"]["tokens"]) == (1, 20)

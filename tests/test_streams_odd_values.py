@@ -10,6 +10,7 @@ import pytest
 from tap_pipedrive.conform import Conformer, OddValues
 
 SCHEMA = {"properties": {
+    "id": {"type": ["integer", "null"]},
     "when": {"type": ["string", "null"], "format": "date-time"},
     "day": {"type": ["string", "null"], "format": "date"},
     "n": {"type": ["integer", "null"]},
@@ -68,6 +69,50 @@ def test_odd_values_become_null_or_text_and_are_counted(field, value, expected, 
     assert odd.counts == {("s", field, problem): 1}
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("x", float("nan")), ("x", float("inf")), ("x", Decimal("NaN")), ("n", float("inf")),
+])
+def test_numbers_json_cannot_carry_become_null(field, value):
+    record, odd = conform({"id": 1, field: value})
+    assert record == {"id": 1, field: None}
+    assert sum(odd.counts.values()) == 1
+
+
+def test_no_value_of_a_wrong_type_passes():
+    """Every property ends up null or of its schema's type, whatever Pipedrive sends."""
+    samples = [True, 0, 7, 1.5, Decimal("2.25"), "", "x", "12", [], [1], {}, {"a": 1}]
+    wanted = {"id": int, "n": int, "x": (int, float, Decimal), "flag": bool, "text": str,
+              "when": str, "day": str, "address": dict, "tags": list}
+    for field, kind in wanted.items():
+        for value in samples:
+            record, _ = conform({field: value})
+            out = record[field]
+            assert out is None or (isinstance(out, kind) and not (
+                kind is int and isinstance(out, bool))), (field, value, out)
+
+
+def test_unknown_properties_are_dropped_with_one_warning(caplog):
+    odd = OddValues()
+    conformer = Conformer(SCHEMA, "s", odd)
+    for i in range(3):
+        record = conformer.conform({"id": i, "brand_new": 1, "address": {"when": None, "x": 2}})
+        assert record == {"id": i, "address": {"when": None}}
+    warnings = [r.getMessage() for r in caplog.records if "not in the stream's schema" in
+                r.getMessage()]
+    assert warnings == [
+        "s: properties brand_new are not in the stream's schema and were dropped (run "
+        "--discover to refresh a saved catalog)",
+        "s: properties address.x are not in the stream's schema and were dropped (run "
+        "--discover to refresh a saved catalog)"]
+
+
+def test_deselected_properties_are_dropped_quietly(caplog):
+    selected = {"properties": {k: v for k, v in SCHEMA["properties"].items() if k != "text"}}
+    conformer = Conformer(selected, "s", OddValues(), known=SCHEMA)
+    assert conformer.conform({"id": 1, "text": "secret"}) == {"id": 1}
+    assert not caplog.records
+
+
 def test_nested_values_and_list_items_are_conformed():
     record, odd = conform({"address": {"when": "0000-00-00 00:00:00"}, "tags": [1, "2", ""]})
     assert record == {"address": {"when": None}, "tags": [1, 2, None]}
@@ -84,8 +129,8 @@ def test_summary_lines_and_one_warning_per_kind(caplog):
             conformer.conform({"day": "0000-00-00"})
     assert len([r for r in caplog.records if "zero date" in r.getMessage()]) == 1
     assert odd.summary() == [
-        "Odd values: 3 value(s) did not fit their schema and were kept as null or text; "
-        "records were never dropped",
+        "Odd values, per property (each kept as null or text; no record was dropped):",
         "Odd values: deals.day: 3 x zero date set to null",
     ]
-    assert OddValues().summary() == []
+    assert odd.per_stream() == {"deals": 3}  # the summary table's column (test_progress.py)
+    assert OddValues().summary() == [] and OddValues().per_stream() == {}

@@ -1,0 +1,70 @@
+"""One page of a Pipedrive list, read in two steps.
+
+A worker thread fetching pages ahead (prefetch.py) only needs the envelope: whether the
+answer is valid and successful, and `additional_data` (the next cursor or offset). The
+records are parsed when they are emitted, in the main thread. So a page waiting in a
+prefetch queue holds its raw JSON (~1 MB for 500 records), not parsed objects (~3 MB), and
+each byte is still parsed once: msgspec skims past the records while checking them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+# Numbers with a fraction become Decimal (exact), as the SDK's parse_response makes them.
+_VALUES = msgspec.json.Decoder(float_hook=Decimal)
+_MISSING = msgspec.Raw(b"")
+
+
+class Envelope(msgspec.Struct):
+    """Pipedrive's answer envelope; `data` left as raw JSON."""
+
+    data: msgspec.Raw = _MISSING
+    success: Any = None
+    error: Any = None
+    additional_data: Any = None
+
+
+_ENVELOPE = msgspec.json.Decoder(Envelope)
+
+
+class BadBody(ValueError):
+    """A 200 whose body is not a Pipedrive answer (the reason is the message)."""
+
+
+class Page:
+    def __init__(self, content: bytes) -> None:
+        try:
+            self.envelope = _ENVELOPE.decode(content)
+        except msgspec.ValidationError:
+            raise BadBody("without its data envelope") from None
+        except msgspec.DecodeError:
+            raise BadBody("with a body that is not valid JSON (cut short?)") from None
+        if not len(self.envelope.data):
+            raise BadBody("without its data envelope")
+        if self.envelope.success is False:
+            said = self.envelope.error or "no reason given"
+            raise BadBody(f"with success=false: {said}")
+        self._content = content
+
+    @property
+    def additional(self) -> dict[str, Any]:
+        extra = self.envelope.additional_data
+        return extra if isinstance(extra, dict) else {}
+
+    @property
+    def is_empty(self) -> bool:
+        """No records: data is null, [] or {} (checked without parsing it)."""
+        raw = self.envelope.data
+        return len(raw) <= 8 and bytes(raw).strip() in (b"null", b"[]", b"{}")
+
+    def data(self) -> Any:
+        """The records (or whatever `data` holds), parsed now."""
+        return _VALUES.decode(self.envelope.data)
+
+    def document(self) -> Any:
+        """The whole answer, parsed (for the few streams that read more than `data`)."""
+        return _VALUES.decode(self._content)
