@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import timezone
-from functools import cache, cached_property
+from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
@@ -20,10 +20,9 @@ from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import RESTStream
 
-from tap_pipedrive import schemas
+from tap_pipedrive import page, schemas
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
-from tap_pipedrive.page import BadBody, Page
 from tap_pipedrive.token_costs import cost_of
 
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
@@ -256,14 +255,11 @@ class PipedriveStream(RESTStream[Any]):
         false` is retried, never read as an empty (last) page. The envelope is read here
         (maybe in a prefetch worker), the records when they are emitted (page.py)."""
         try:
-            page = Page(response.content)
-        except BadBody as bad:
+            page.attach(response, response.content)
+        except page.BadBody as bad:
             path = urlparse(response.url).path
             raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
                                     f"{bad}", response) from None
-        response.page = page  # type: ignore[attr-defined]
-        # For code that reads the whole document (the SDK's JSONPath): parsed once, on demand.
-        response.json = cache(lambda **_: page.document())  # type: ignore[method-assign]
 
     def response_error_message(self, response: requests.Response) -> str:
         """One line: status, method and path (no query: never a secret), Pipedrive's words."""

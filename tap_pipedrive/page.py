@@ -10,9 +10,11 @@ each byte is still parsed once: msgspec skims past the records while checking th
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import msgspec
+import requests
 
 # Numbers with a fraction become Decimal (exact), as the SDK's parse_response makes them.
 _VALUES = msgspec.json.Decoder(float_hook=Decimal)
@@ -68,3 +70,24 @@ class Page:
     def document(self) -> Any:
         """The whole answer, parsed (for the few streams that read more than `data`)."""
         return _VALUES.decode(self._content)
+
+
+def attach(response: requests.Response, content: bytes) -> Page:
+    """Read a 200's envelope (BadBody if it is not one) and give the response its `page`;
+    `response.json()` parses the whole document, once, for code that wants it."""
+    body = Page(content)
+    response._content = content
+    response.page = body  # type: ignore[attr-defined]
+    response.json = cache(lambda **_: body.document())  # type: ignore[method-assign]
+    return body
+
+
+def without_body(response: requests.Response) -> requests.Response:
+    """A copy of a response without its body, which waits on disk meanwhile (prefetch.py);
+    `attach` the body again before reading it."""
+    copy = requests.Response()
+    copy.__dict__.update(response.__dict__)
+    copy._content = None
+    for name in ("page", "json"):
+        copy.__dict__.pop(name, None)
+    return copy

@@ -3,14 +3,15 @@
 A sync is a row of streams, each a chain of pages (a cursor is only known from the page
 before it). When the API's latency, not the CPU, bounds a sync, waiting for one page at a
 time wastes most of it. `Prefetcher` walks the page chains of up to `max_parallel_requests`
-streams at once, in worker threads, each a few pages ahead of what is emitted, while the
-main thread emits records in the usual order, stream after stream, page after page. So:
+streams at once, in worker threads, ahead of what is emitted, while the main thread emits
+records in the usual order, stream after stream, page after page. So:
 
 - records, STATE messages and bookmarks are exactly those of a sequential run: only the main
   thread touches state, and a bookmark only advances past records it has emitted;
 - every request still passes the tap's one rate limiter, which paces all threads by the
   x-ratelimit-* headers (counting requests in flight), so the burst allowance holds;
-- memory stays bounded: a worker waits once its stream has `PAGES_AHEAD` pages unread;
+- memory stays flat: the bodies of pages fetched ahead wait in temporary files, at most
+  SPOOL_LIMIT bytes (plus the page being emitted); a worker waits when that is full;
 - an error met by a worker (after its retries) is raised where the sequential run would
   have met it: after the records before it are emitted and their state written.
 
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 import copy
 import logging
-import queue
+import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -32,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk import typing as th
 
+from tap_pipedrive import page
+
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
 
-PAGES_AHEAD = 2  # unread pages a worker may hold per stream (each ~1 MB of JSON when parsed)
 DEFAULT_PARALLEL = 4  # below the smallest plan's burst (20 requests / 2 s for an API token)
+SPOOL_LIMIT = 256 * 2**20  # bytes of fetched, unread pages, on disk (~250 pages of deals)
 _DONE = object()
 
 
@@ -56,39 +60,125 @@ MINIMUMS = {"max_parallel_requests": 1}
 
 
 class _Walk:
-    """One stream's pages, fetched by a worker into a short queue."""
+    """One stream's pages, fetched by a worker: the bodies wait in a temporary file (not in
+    memory), the rest of each response in a list; the main thread takes them in order."""
 
-    def __init__(self, stream: PipedriveStream, stop: threading.Event) -> None:
+    def __init__(self, stream: PipedriveStream, shelf: _Shelf) -> None:
         self.stream = stream
-        self.pages: queue.Queue[Any] = queue.Queue(PAGES_AHEAD)
-        self._stop = stop
+        self._shelf = shelf
+        self._file: Any = None
+        self._io = threading.Lock()  # the file position, shared by the two threads
+        self._written = 0
+        self._pages: deque[tuple[requests.Response, int, int]] = deque()
+        self.unread = 0  # bytes
+        self._end: Any = None  # _DONE, or the exception that ended the walk
 
     def run(self) -> None:
         try:
             for response in self.stream.iter_pages(None):
                 if not self._put(response):
                     return
-            self._put(_DONE)
+            self._shelf.finish(self, _DONE)
         except BaseException as exc:  # handed to the main thread, raised in order there
-            self._put(exc)
+            self._shelf.finish(self, exc)
 
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self.pages.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _put(self, response: requests.Response) -> bool:
+        body = response.content
+        if not self._shelf.make_room(self, len(body)):
+            return False  # the run is over
+        with self._io:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="tap-pipedrive-")  # noqa: SIM115
+            self._file.seek(self._written)
+            self._file.write(body)
+        self._shelf.add(self, (page.without_body(response), self._written, len(body)))
+        self._written += len(body)
+        return True
 
-    def take(self) -> Iterator[requests.Response]:
-        while True:
-            item = self.pages.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def push(self, item: tuple[requests.Response, int, int]) -> None:
+        self._pages.append(item)
+        self.unread += item[2]
+
+    def pop(self) -> tuple[requests.Response, int, int] | None:
+        if not self._pages:
+            return None
+        item = self._pages.popleft()
+        self.unread -= item[2]
+        return item
+
+    def ended(self) -> Any:
+        return self._end
+
+    def end(self, how: Any) -> None:
+        self._end = how
+
+    def read(self, offset: int, size: int) -> bytes:
+        with self._io:
+            self._file.seek(offset)
+            return self._file.read(size)
+
+    def close(self) -> None:
+        with self._io:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _Shelf:
+    """Where fetched pages wait, and how many: a walk may add a page while all the walks'
+    unread pages stay under SPOOL_LIMIT; the walk being emitted (the head) may go past that
+    up to SPOOL_LIMIT of its own, so that the main thread never waits for a page that cannot
+    be fetched (no deadlock)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._cond = threading.Condition()
+        self._stop = stop
+        self.head: _Walk | None = None
+        self.unread = 0
+
+    def make_room(self, walk: _Walk, size: int) -> bool:
+        with self._cond:
+            while not self._stop.is_set():
+                own_room = walk.unread == 0 or walk.unread + size <= SPOOL_LIMIT
+                shared_room = self.unread == 0 or self.unread + size <= SPOOL_LIMIT
+                if own_room and (shared_room or walk is self.head):
+                    return True
+                self._cond.wait(0.5)
+            return False
+
+    def add(self, walk: _Walk, item: tuple[requests.Response, int, int]) -> None:
+        with self._cond:
+            walk.push(item)
+            self.unread += item[2]
+            self._cond.notify_all()
+
+    def finish(self, walk: _Walk, how: Any) -> None:
+        with self._cond:
+            walk.end(how)
+            self._cond.notify_all()
+
+    def take(self, walk: _Walk) -> Iterator[requests.Response]:
+        """The walk's pages in order, waiting for each; then its end (an error is raised)."""
+        with self._cond:
+            self.head = walk
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    while (item := walk.pop()) is None and walk.ended() is None:
+                        self._cond.wait()
+                    if item is not None:
+                        self.unread -= item[2]
+                        self._cond.notify_all()
+                if item is None:
+                    if walk.ended() is not _DONE:
+                        raise walk.ended()
+                    return
+                response, offset, size = item
+                page.attach(response, walk.read(offset, size))
+                yield response
+        finally:
+            walk.close()
 
 
 class Prefetcher:
@@ -98,6 +188,7 @@ class Prefetcher:
         self.parallel = parallel
         self._walks: dict[str, _Walk] = {}
         self._stop = threading.Event()
+        self._shelf = _Shelf(self._stop)
         self._pool: ThreadPoolExecutor | None = None
         self.armed = False  # only a sync reads ahead (not discovery, not auth commands)
 
@@ -111,7 +202,7 @@ class Prefetcher:
         walk = self._walks.pop(stream.name, None) if context is None else None
         if walk is None:
             return stream.iter_pages(context)
-        return walk.take()
+        return self._shelf.take(walk)
 
     def _start(self, first: PipedriveStream) -> None:
         order = list(first._tap.streams.values())
@@ -120,7 +211,7 @@ class Prefetcher:
         for stream in filter(_walkable, later):
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
-            walk = _Walk(stream, self._stop)
+            walk = _Walk(stream, self._shelf)
             self._walks[stream.name] = walk
             self._pool.submit(walk.run)
 
@@ -130,6 +221,8 @@ class Prefetcher:
         self._stop.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        for walk in self._walks.values():  # planned, never emitted (the run stopped)
+            walk.close()
 
 
 def _starting_value(stream: PipedriveStream) -> Any:

@@ -60,6 +60,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -155,7 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.logged = parts.path.startswith("/_sandbox/")  # admin calls stay out of the log
         try:
             if parts.path.startswith("/api/"):
-                self._api()
+                with self.server.sandbox.serving():
+                    self._api()
             elif parts.path.startswith("/oauth/"):
                 self._oauth()
             elif parts.path.startswith("/_sandbox/"):
@@ -180,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry = {
             "method": self.command, "path": self.route_path, "query": dict(self.query),
             "status": self.status, "auth": self.auth_kind,
+            "concurrent": self.server.sandbox.active,  # API calls being served, this one too
         }
         if self.fault:
             entry["fault"] = self.fault
@@ -342,6 +345,7 @@ class Sandbox:
         self.latency = float(latency)
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
+        self.active = 0  # API calls being served now
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -392,6 +396,17 @@ class Sandbox:
     def reset_requests(self) -> None:
         with self._requests_lock:
             self._requests.clear()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count an API call while it is served (`active`: how many at once)."""
+        with self._requests_lock:
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._requests_lock:
+                self.active -= 1
 
     def _log_request(self, entry: dict[str, Any]) -> None:
         with self._requests_lock:
