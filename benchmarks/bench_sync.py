@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_sync.py --records 10000 20000
     .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.05 --burst-limit 80
     .venv/bin/python benchmarks/bench_sync.py --records 10000 100000 1000000 --streams deals
+    .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.05 --burst-limit 80 \
+        --page-cache-mb 512 --tap-config '{"max_parallel_requests": 1}'
 
 For each size it starts a sandbox, then runs (1) `tap-pipedrive` on the 8 core streams and
 (2) baseline_walk.py (parse each page, write RECORD lines), each as a child process whose
@@ -101,6 +103,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 20_000])
     parser.add_argument("--latency", type=float, default=0.0, help="sandbox latency, seconds")
     parser.add_argument("--burst-limit", type=int, default=0, help="sandbox burst limit per 2 s")
+    parser.add_argument("--page-cache-mb", type=float, default=0,
+                        help="sandbox page cache (its CPU, not its latency, then bounds no run)")
     parser.add_argument("--tap-config", default="{}", help="extra tap settings, as JSON")
     parser.add_argument("--streams", nargs="+", default=list(CORE), choices=list(CORE),
                         help="streams to sync (default: the 8 core streams)")
@@ -109,7 +113,8 @@ def main() -> None:
     print(HEADER)
     for size in args.records:
         with tempfile.TemporaryDirectory() as folder, Sandbox(
-            records=size, burst_limit=args.burst_limit, latency=args.latency
+            records=size, burst_limit=args.burst_limit, latency=args.latency,
+            page_cache_mb=args.page_cache_mb,
         ) as sb:
             tmp = Path(folder)
             config = {"api_url": sb.url, "api_token": sb.api_token, **json.loads(args.tap_config)}

@@ -118,22 +118,58 @@ class Conformer:
         kind = kinds.pop()
         if kind == "string":
             if fmt == "date-time":
-                return lambda v: self._datetime(v, path)
+                return self._datetime_converter(path)
             if fmt == "date":
-                return lambda v: self._date(v, path)
+                return self._date_converter(path)
             return lambda v: self._string(v, path)
         if kind == "integer":
             return lambda v: self._integer(v, path)
         if kind == "number":
-            return lambda v: self._number(v, path)
+            return self._number_converter(path)
         if kind == "boolean":
             return lambda v: self._boolean(v, path)
         if kind == "object":
             return self._object(schema, path)
         if kind == "array":
-            item = self._converter(schema.get("items") or {}, path + "[]")
-            return lambda v: self._array(v, item, path)
+            return self._array_converter(self._converter(schema.get("items") or {}, path + "[]"),
+                                         path)
         return _same
+
+    # Converters of the kinds whose usual value still needs a check (not just its type): the
+    # value that fits returns at once, without a further call; others go to the method that
+    # converts or counts them.
+
+    def _datetime_converter(self, path: str) -> Convert:
+        rfc3339 = _RFC3339.match
+
+        def convert(v: Any) -> Any:
+            if type(v) is str and rfc3339(v):
+                return v
+            return self._datetime(v, path)
+        return convert
+
+    def _date_converter(self, path: str) -> Convert:
+        date = _DATE.match
+
+        def convert(v: Any) -> Any:
+            if type(v) is str and date(v) and not v.startswith("0000-00-00"):  # _ZERO_DATE
+                return v
+            return self._date(v, path)
+        return convert
+
+    def _number_converter(self, path: str) -> Convert:
+        def convert(v: Any) -> Any:  # ints never get here (`_FITS`)
+            if (type(v) is float or type(v) is Decimal) and math.isfinite(v):
+                return v
+            return self._number(v, path)
+        return convert
+
+    def _array_converter(self, item: Convert, path: str) -> Convert:
+        def convert(v: Any) -> Any:
+            if type(v) is list:
+                return [item(x) if x is not None else None for x in v]
+            return self._array(v, item, path)
+        return convert
 
     def _bad(self, path: str, problem: str, value: Any, result: Any = None) -> Any:
         self.odd.add(self.stream, path, problem, value)
@@ -230,14 +266,16 @@ class Conformer:
         return self._bad(path, f"{_kind(v)} where true/false belongs, set to null", v)
 
     def _object(self, schema: dict[str, Any], path: str) -> Convert:
-        plan = _ObjectPlan.build(self, schema, schema, path + ".")
+        apply = _ObjectPlan.build(self, schema, schema, path + ".").apply
 
         def convert(v: Any) -> Any:
+            if type(v) is dict:  # the usual value, before the checks below
+                return apply(v)
             if not isinstance(v, dict):
                 if v == []:  # PHP's empty object
                     return self._bad(path, "empty list where an object belongs, set to null", v)
                 return self._bad(path, f"{_kind(v)} where an object belongs, set to null", v)
-            return plan.apply(v)
+            return apply(v)
         return convert
 
     def _array(self, v: Any, item: Convert, path: str) -> Any:
@@ -266,6 +304,9 @@ class _ObjectPlan:
                  path: str) -> None:
         self.conformer, self.names, self.known = conformer, names, known
         self.steps, self.keep_extra, self.path = steps, keep_extra, path
+        # By name, for `apply`, which walks the record's own keys: records carry fewer keys
+        # than their schema has properties, and a null needs no look-up at all.
+        self._by_name = {name: (fits, convert) for name, fits, convert in steps}
 
     @classmethod
     def build(cls, conformer: Conformer, schema: dict[str, Any], known: dict[str, Any],
@@ -280,22 +321,29 @@ class _ObjectPlan:
                    steps, bool(known.get("additionalProperties")), path)
 
     def apply(self, record: dict[str, Any]) -> dict[str, Any]:
-        if not self.keep_extra and (extra := record.keys() - self.names):
-            for name in extra:
-                del record[name]
-            if unknown := extra - self.known:
-                self.conformer.unknown(self.path, unknown)
-        for name, fits, convert in self.steps:
-            value = record.get(name)
-            if value is not None and type(value) not in fits:
-                record[name] = convert(value)
+        # issuperset walks the keys without building a set: the usual record has no extras.
+        if not self.keep_extra and not self.names.issuperset(record):
+            self._drop_extra(record)
+        step = self._by_name.get
+        for name, value in record.items():
+            if value is not None and (found := step(name)) is not None:
+                fits, convert = found
+                if type(value) not in fits:
+                    record[name] = convert(value)  # replaces a value: safe while iterating
         return record
+
+    def _drop_extra(self, record: dict[str, Any]) -> None:
+        extra = record.keys() - self.names
+        for name in extra:
+            del record[name]
+        if unknown := extra - self.known:
+            self.conformer.unknown(self.path, unknown)
 
 
 def _fits(schema: dict[str, Any]) -> frozenset[type]:
     kinds = schema.get("type")
     kinds = [kinds] if isinstance(kinds, str) else [k for k in kinds or () if k != "null"]
-    if len(kinds) != 1 or schema.get("format"):
+    if len(kinds) != 1 or schema.get("format") in ("date", "date-time"):  # checked by value
         return frozenset()
     return _FITS.get(kinds[0], frozenset())
 

@@ -27,7 +27,7 @@ import re
 import threading
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -234,6 +234,7 @@ class CustomColumns:
     odd: OddValues
     passthrough: bool = False  # the catalog predates typed columns: keep `custom_fields`
     _labels_of: dict[str, dict[Any, str]] = field(default_factory=dict)
+    _plans: list[_FieldPlan] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for key, cols in self.columns.items():
@@ -243,6 +244,16 @@ class CustomColumns:
                 logger.warning("%s: custom field %r has the type %r, unknown to this tap; its "
                                "values are kept as text in column %r", self.stream, f.name,
                                f.field_type, cols[0].name)
+            self._plans.append(self._plan(key, cols))
+
+    def _plan(self, key: str, cols: list[Column]) -> _FieldPlan:
+        main = cols[0] if cols[0].part is None else None  # the catalog may have left it out
+        split = bool(cols[0].field.parts)
+        return _FieldPlan(
+            key=key, split=split, main=main.name if main else None,
+            convert=self._converter(main) if main else None,
+            parts=tuple((c.part, c.name, f"{key}_{c.part}") for c in cols if c.part),
+            field_type=cols[0].field.field_type, simple=main is not None and not split)
 
     def properties(self) -> dict[str, dict[str, Any]]:
         return {c.name: column_schema(c, self.labels)
@@ -252,53 +263,58 @@ class CustomColumns:
         """Move custom field values into their columns (every column present, maybe null)."""
         if self.passthrough:
             return record
-        if self.shape == "v2":
-            values = record.pop("custom_fields", None)
-            if not isinstance(values, dict):
-                if values is not None:
-                    self.odd.add(self.stream, "custom_fields", "not an object, ignored", values)
-                values = {}
-        for key, cols in self.columns.items():
-            if self.shape == "v2":
-                raw = values.get(key)
-                parts = self._split(cols[0].field, raw)
-            else:  # v1: the value and its parts are top-level keys
-                parts = {c.part: record.pop(key if c.part is None else f"{key}_{c.part}", None)
-                         for c in cols}
-                parts[None] = self._v1_value(cols[0].field, parts.get(None))
-            for c in cols:
-                record[c.name] = self._value(c, parts.get(c.part))
+        if self.shape == "v1":
+            return self._flatten_v1(record)
+        values = record.pop("custom_fields", None)
+        if not isinstance(values, dict):
+            if values is not None:
+                self.odd.add(self.stream, "custom_fields", "not an object, ignored", values)
+            values = {}
+        for plan in self._plans:
+            raw = values.get(plan.key)
+            if plan.simple:  # most fields: one column, one value (fill, without its call)
+                convert = plan.convert
+                record[plan.main] = raw if raw is None or convert is None else convert(raw)
+            elif plan.split and isinstance(raw, dict):  # {value, currency, ...}
+                plan.fill(record, raw.get("value"), [raw.get(p) for p, _, _ in plan.parts])
+            else:  # a plain value, or an odd shape the conformer will report
+                plan.fill(record, raw, [None] * len(plan.parts))
+        return record
+
+    def _flatten_v1(self, record: dict[str, Any]) -> dict[str, Any]:
+        """v1: the value and its parts are top-level keys (`<key>`, `<key>_<part>`)."""
+        for plan in self._plans:
+            value = record.pop(plan.key, None) if plan.main is not None else None
+            value = self._v1_value(plan.field_type, value)
+            parts = [record.pop(v1_key, None) for _, _, v1_key in plan.parts]
+            plan.fill(record, value, parts)
         return record
 
     @staticmethod
-    def _split(f: CustomField, raw: Any) -> dict[str | None, Any]:
-        if f.parts and isinstance(raw, dict):
-            return {None: raw.get("value"), **{p: raw.get(p) for p in f.parts}}
-        return {None: raw}  # a plain value, or an odd shape the conformer will report
-
-    @staticmethod
-    def _v1_value(f: CustomField, raw: Any) -> Any:
+    def _v1_value(field_type: str, raw: Any) -> Any:
         """v1 writes option ids as text: "12" (enum) and "12,13" (set)."""
-        if f.field_type == "set" and isinstance(raw, str):
+        if field_type == "set" and isinstance(raw, str):
             return [int(x) if x.strip().isdigit() else x.strip() for x in raw.split(",")
                     if x.strip()]
-        if f.field_type == "enum" and isinstance(raw, str) and raw.strip().isdigit():
+        if field_type == "enum" and isinstance(raw, str) and raw.strip().isdigit():
             return int(raw)
         return raw
 
-    def _value(self, c: Column, value: Any) -> Any:
-        if value is None or c.part is not None:
-            return value
+    def _converter(self, c: Column) -> Callable[[Any], Any] | None:
+        """What a main column's value (never None) becomes; None: it is kept as it is."""
         ftype = c.field.field_type
-        if ftype in _JSON_TYPES and not isinstance(value, str):
-            return _json(value)
+        if ftype in _JSON_TYPES:
+            return lambda value: value if isinstance(value, str) else _json(value)
         if ftype not in KNOWN_TYPES:
-            self.odd.add(self.stream, c.name, f"custom field type {ftype!r} unknown to the tap, "
-                         "kept as text", value)
-            return value if isinstance(value, str) else _json(value)
+            return lambda value: self._unknown_type(c, value)
         if self.labels and ftype in ("enum", "set"):
-            return self._label(c, value)
-        return value
+            return lambda value: self._label(c, value)
+        return None
+
+    def _unknown_type(self, c: Column, value: Any) -> str:
+        self.odd.add(self.stream, c.name, f"custom field type {c.field.field_type!r} unknown "
+                     "to the tap, kept as text", value)
+        return value if isinstance(value, str) else _json(value)
 
     def _label(self, c: Column, value: Any) -> Any:
         labels = self._labels_of[c.field.key]
@@ -312,6 +328,27 @@ class CustomColumns:
                          "metadata, kept as text", value)
             return str(value)
         return label
+
+
+@dataclass(frozen=True)
+class _FieldPlan:
+    """One custom field's columns, worked out once so that `flatten` only moves values."""
+
+    key: str
+    split: bool  # the field has parts: a v2 value may be {value, <part>: ...}
+    main: str | None  # the main column (None: the catalog left it out)
+    convert: Callable[[Any], Any] | None  # for a main value that is not None
+    parts: tuple[tuple[str, str, str], ...]  # (part, column, v1 key) of each part column
+    field_type: str
+    simple: bool  # one column and a plain value: most fields, done inline by `flatten`
+
+    def fill(self, record: dict[str, Any], value: Any, parts: list[Any]) -> None:
+        """The columns in their order: main first, then parts (the record's key order)."""
+        if self.main is not None:
+            convert = self.convert
+            record[self.main] = value if value is None or convert is None else convert(value)
+        for (_, column, _), part in zip(self.parts, parts, strict=True):
+            record[column] = part
 
 
 # --- the registry: metadata read once per run -------------------------------------------------

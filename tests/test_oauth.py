@@ -124,8 +124,9 @@ def test_token_expiring_mid_sync_is_refreshed_and_no_record_is_lost(sb, tmp_path
         assert len(ids[stream]) == len(set(ids[stream])), f"duplicates in {stream}"
         assert sorted(ids[stream]) == sorted(r["id"] for r in sb.data.records(stream)), stream
     log = [(r["path"], r["status"]) for r in sb.requests]
-    assert ("/api/v2/deals", 401) in log
-    assert refresh_calls(sb) == 1
+    # Pages are fetched in parallel: the first call after the expiry may be any stream's.
+    assert [status for _, status in log].count(401) >= 1
+    assert refresh_calls(sb) == 1  # however many threads met the 401 at once
     assert len(pages) >= 3
     assert store.load().access_token != tokens.access_token  # persisted
 

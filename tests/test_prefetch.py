@@ -63,3 +63,19 @@ def test_a_full_spool_never_blocks_the_stream_being_emitted(make_sandbox, tmp_pa
     # each stream's records come in one block, in the catalogue's order
     assert emitted == [s for s in tap.streams if s in CORE]
     assert sum(1 for i in range(1, len(order)) if order[i] != order[i - 1]) == len(CORE) - 1
+
+
+def test_a_run_with_nothing_new_costs_one_call_per_stream(make_sandbox, tmp_path, core_catalog):
+    """After a full sync, a run from its state asks each stream for one page (the bookmark's
+    own second), plus the field metadata its custom-field columns need: nothing more."""
+    sb = make_sandbox(records=1500, seed=44, burst_limit=0)
+    first = sync(tmp_path, config(sb.url), core_catalog)
+    assert first.returncode == 0, first.stderr
+    sb.reset_requests()
+    second = sync(tmp_path, config(sb.url), core_catalog, state=first.state)
+    assert second.returncode == 0, second.stderr
+    paths = [r["path"] for r in api_calls(sb)]
+    metadata = [p for p in paths if p.endswith("Fields")]
+    assert sorted(p for p in paths if p not in metadata) == sorted(
+        f"/api/{'v1' if s == 'users' else 'v2'}/{s}" for s in CORE)
+    assert len(metadata) == len(set(metadata)) <= 4  # each read once per run

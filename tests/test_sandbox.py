@@ -269,10 +269,11 @@ def test_request_log():
         log = sb.requests
         assert log == [
             {"method": "GET", "path": "/api/v2/deals", "query": {"limit": "3", "sort_by": "id"},
-             "status": 200, "auth": "token"},
-            {"method": "GET", "path": "/api/v2/deals", "query": {}, "status": 401, "auth": None},
+             "status": 200, "auth": "token", "concurrent": 1},
+            {"method": "GET", "path": "/api/v2/deals", "query": {}, "status": 401, "auth": None,
+             "concurrent": 1},
             {"method": "GET", "path": "/api/v2/deals", "query": {"api_token": "sandbox-api-token"},
-             "status": 401, "auth": None},
+             "status": 401, "auth": None, "concurrent": 1},
         ]
         sb.reset_requests()
         assert sb.requests == []

@@ -71,12 +71,15 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
               "/api/v2/deals): only calls to them fail [default: every path].")
 @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds added to every API call.")
+@click.option("--page-cache-mb", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Keep answered pages up to so many MB and serve them again while the data "
+              "is unchanged (for benchmarks on small machines); 0: off.")
 def sandbox(
     port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
     client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
-    latency: float,
+    latency: float, page_cache_mb: float,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
@@ -85,7 +88,7 @@ def sandbox(
         burst_limit=burst_limit, daily_limit=daily_limit, daily_headers=daily_headers,
         ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
-        fault_paths=fault_paths, latency=latency,
+        fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb,
     )
     try:
         sb.bind()

@@ -60,6 +60,7 @@ class _Table:
         self.count = world.counts[entity]
         self.next_id = self.count + 1
         self.over: dict[int, dict[str, Any]] = {}
+        self.changes = 0  # records stored since the start (created, touched, deleted)
         self.over_meta: dict[int, Meta] = {}
         self._ut: array | None = None
         self._index: dict[str, array] = {}
@@ -85,6 +86,7 @@ class _Table:
         return self.builder.build(self.entity, i, self.meta(i))
 
     def store(self, i: int, rec: dict[str, Any]) -> None:
+        self.changes += 1
         self.over[i] = rec
         status = rec.get("status") if self.entity in STATUS_ENTITIES else None
         deleted = bool(rec.get("is_deleted")) or status == "deleted"
@@ -188,6 +190,11 @@ class SandboxData:
         self._relationships: tuple[int, dict[Any, list[dict[str, Any]]]] | None = None
         self.odd_values = False  # Sandbox(odd_values=True): odd.py changes what is served
         self.lock = threading.RLock()
+
+    @property
+    def version(self) -> tuple[int, bool]:
+        """Changes whenever what the API serves may change (pagecache.py)."""
+        return sum(t.changes for t in self._tables.values()), self.odd_values
 
     def _table(self, entity: str) -> _Table:
         try:

@@ -71,6 +71,7 @@ from .api import error_envelope
 from .data import SandboxData
 from .faults import Faults, inject
 from .oauth import OAuthError, OAuthState
+from .pagecache import PageCache
 from .paging import BadRequest
 from .ratelimit import BurstLimiter, DailyBudget
 
@@ -87,6 +88,13 @@ def check_loopback(host: str) -> None:
         loopback = False
     if not loopback:
         raise ValueError(f"the sandbox only listens on a loopback address, not {host!r}")
+
+
+JSON = "application/json; charset=utf-8"
+
+
+def _encode(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class _Server(ThreadingHTTPServer):
@@ -202,8 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-        self._send(status, body, "application/json; charset=utf-8", headers)
+        self._send(status, _encode(doc), JSON, headers)
 
     # --- /api --------------------------------------------------------------------------
 
@@ -255,12 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
         sb.daily.charge(cost_of(self.route_path))
         if sb.ratelimit_headers:
             headers = {**headers, **sb.daily.header_values()}
+        key = (self.route_path, tuple(sorted(self.query.items())), sb.data.version)
+        if sb.page_cache is not None and (body := sb.page_cache.get(key)) is not None:
+            self._send(200, body, JSON, headers)
+            return
         try:
             doc = api.respond(sb.data, route, self.query, path_params)
         except BadRequest as exc:
             self._json(400, error_envelope(str(exc), 400), headers)
             return
-        self._json(200, doc, headers)
+        body = _encode(doc)
+        if sb.page_cache is not None:
+            sb.page_cache.put(key, body)
+        self._send(200, body, JSON, headers)
 
     # --- /oauth ---------------------------------------------------------------------------
 
@@ -321,6 +335,7 @@ class Sandbox:
         fault_paths: str | list[str] | None = None,
         latency: float = 0.0,
         odd_values: bool = False,
+        page_cache_mb: float = 0,
     ) -> None:
         """burst_limit: requests per token per 2 s (0: none). daily_limit: tokens per day for
         the whole company (0: none); daily_headers: send x-daily-ratelimit-token-*;
@@ -329,7 +344,9 @@ class Sandbox:
         timeout), fault_seed: their draw (default: seed), fault_after: so many calls first
         go through, fault_delay: seconds a timeout fault stalls, fault_paths: only calls to
         these exact paths fail (and count). latency: seconds added to every API call.
-        odd_values: a share of records carries values that broke other connectors (odd.py)."""
+        odd_values: a share of records carries values that broke other connectors (odd.py).
+        page_cache_mb: keep answered pages, up to so many MB, and serve them again while the
+        data is unchanged (pagecache.py; 0: build every page, the default)."""
         check_loopback(host)
         self.host, self.port = host, int(port)
         self.api_token = api_token
@@ -343,6 +360,7 @@ class Sandbox:
         self.faults = Faults(fault_rate, fault_kinds, seed if fault_seed is None else fault_seed,
                              fault_after, fault_delay, fault_paths)
         self.latency = float(latency)
+        self.page_cache = PageCache(page_cache_mb) if page_cache_mb > 0 else None
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self.active = 0  # API calls being served now
