@@ -6,27 +6,32 @@
     .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.05 --burst-limit 80 \
         --page-cache-mb 512 --tap-config '{"max_parallel_requests": 1}'
 
-For each size it starts a sandbox, then runs (1) `tap-pipedrive` on the 8 core streams and
-(2) baseline_walk.py (parse each page, write RECORD lines), each as a child process whose
-stdout is drained by this one, and prints wall time, CPU time (user+sys of the child), CPU
-per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost).
-Compare the two rows of one run: the ratio is meaningful on a noisy machine, the absolute
-figures less so.
+For each size it starts a sandbox (`tap-pipedrive sandbox`, in a process of its own: serving
+pages takes no CPU from this one, and its memory is not in the children's peak RSS), then
+runs (1) `tap-pipedrive` on the chosen streams and (2) baseline_walk.py (parse each page,
+write RECORD lines), each as a child process whose stdout is drained by this one, and prints
+wall time, CPU time (user+sys of the child), CPU per record, records/s, peak RSS, requests
+and API tokens (from the spec's x-token-cost). Compare the two rows of one run: the ratio is
+meaningful on a noisy machine, the absolute figures less so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tap_pipedrive.sandbox import Sandbox
+import requests
+
 from tap_pipedrive.token_costs import cost_of
 
 HERE = Path(__file__).resolve().parent
@@ -63,7 +68,46 @@ HEADER = (f"{'run':<10} {'records':>9} {'wall s':>8} {'cpu s':>8} {'us/rec':>9} 
           f"{'rec/s':>10} {'RSS MiB':>8} {'requests':>8} {'tokens':>8} {'429s':>5}")
 
 
-def measure(name: str, argv: list[str], sandbox: Sandbox, env: dict[str, str]) -> Figures:
+class SandboxProcess:
+    """A sandbox in a child process; its request log read through its admin endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.api_token = "sandbox-api-token"
+
+    @property
+    def requests(self) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/requests", timeout=60).json()["data"]
+
+    def reset_requests(self) -> None:
+        requests.post(f"{self.url}/_sandbox/requests/reset", timeout=60).raise_for_status()
+
+
+@contextlib.contextmanager
+def sandbox_process(options: list[str]) -> Iterator[SandboxProcess]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([TAP, "sandbox", "--port", str(port), *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                requests.get(f"{url}/_sandbox/faults", timeout=5)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"the sandbox did not start: {' '.join(options)}")
+                time.sleep(0.2)
+        yield SandboxProcess(url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def measure(name: str, argv: list[str], sandbox: SandboxProcess, env: dict[str, str]) -> Figures:
     sandbox.reset_requests()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -112,10 +156,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
     print(HEADER)
     for size in args.records:
-        with tempfile.TemporaryDirectory() as folder, Sandbox(
-            records=size, burst_limit=args.burst_limit, latency=args.latency,
-            page_cache_mb=args.page_cache_mb,
-        ) as sb:
+        options = ["--records", str(size), "--burst-limit", str(args.burst_limit),
+                   "--latency", str(args.latency), "--page-cache-mb", str(args.page_cache_mb)]
+        with tempfile.TemporaryDirectory() as folder, sandbox_process(options) as sb:
             tmp = Path(folder)
             config = {"api_url": sb.url, "api_token": sb.api_token, **json.loads(args.tap_config)}
             (tmp / "config.json").write_text(json.dumps(config))
