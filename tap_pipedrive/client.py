@@ -102,12 +102,16 @@ class PipedriveStream(RESTStream[Any]):
         deselected and unknown properties are dropped."""
         return self.conformer.conform(row)
 
+    @cached_property
+    def _sdk_conformance(self) -> bool:  # read once, not per record
+        return bool(self.config.get("sdk_conformance"))
+
     def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
         """RECORD messages of a record that `post_process` has already made fit the selected
         schema: the SDK's own pass (pruning, then recursive type conformance) would walk
         every value again and change nothing; it costs more than half the tap's CPU. The
         `sdk_conformance` setting runs it anyway (tests prove both paths emit the same)."""
-        if self.config.get("sdk_conformance"):
+        if self._sdk_conformance:
             yield from super()._generate_record_messages(record)
             return
         for stream_map in self.stream_maps:

@@ -71,7 +71,7 @@ class _Walk:
         self._written = 0
         self._pages: deque[tuple[requests.Response, int, int]] = deque()
         self.unread = 0  # bytes
-        self._end: Any = None  # _DONE, or the exception that ended the walk
+        self.outcome: Any = None  # _DONE, or the exception that ended the walk
 
     def run(self) -> None:
         try:
@@ -105,12 +105,6 @@ class _Walk:
         item = self._pages.popleft()
         self.unread -= item[2]
         return item
-
-    def ended(self) -> Any:
-        return self._end
-
-    def end(self, how: Any) -> None:
-        self._end = how
 
     def read(self, offset: int, size: int) -> bytes:
         with self._io:
@@ -154,7 +148,7 @@ class _Shelf:
 
     def finish(self, walk: _Walk, how: Any) -> None:
         with self._cond:
-            walk.end(how)
+            walk.outcome = how
             self._cond.notify_all()
 
     def take(self, walk: _Walk) -> Iterator[requests.Response]:
@@ -165,14 +159,14 @@ class _Shelf:
         try:
             while True:
                 with self._cond:
-                    while (item := walk.pop()) is None and walk.ended() is None:
+                    while (item := walk.pop()) is None and walk.outcome is None:
                         self._cond.wait()
                     if item is not None:
                         self.unread -= item[2]
                         self._cond.notify_all()
                 if item is None:
-                    if walk.ended() is not _DONE:
-                        raise walk.ended()
+                    if walk.outcome is not _DONE:
+                        raise walk.outcome
                     return
                 response, offset, size = item
                 page.attach(response, walk.read(offset, size))

@@ -112,15 +112,13 @@ class TapPipedrive(Tap):
             self.message_writer = self.progress.counting(self.message_writer)
         failure: BaseException | None = None
         try:
-            try:
-                self.prefetcher.armed = True
-                super().sync_all()
-            finally:
-                self.prefetcher.close()
+            self.prefetcher.armed = True
+            super().sync_all()
         except BaseException as exc:
             failure = exc
             raise
-        finally:  # failed and stopped runs too: one table, then which values were odd
+        finally:  # failed and stopped runs too: workers stopped, one table, odd values
+            self.prefetcher.close()
             usage, notes = self.rate_limiter.summary()
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
