@@ -31,6 +31,7 @@ from tap_pipedrive.errors import TapPipedriveError
 
 EXIT_BUDGET = 75  # EX_TEMPFAIL: nothing is broken, run again later
 MIN_WAIT = 0.25  # a full window whose reset reads 0 still needs a moment
+PROBE_WAIT = 0.02  # how often others look whether the request testing a new window is back
 NOT_BURST_STRIKES = 2  # 429s in a row with room in the burst window: the daily budget
 
 
@@ -141,6 +142,9 @@ class RateLimiter:
         self._rate_limited_in_a_row = 0
         self._not_burst_in_a_row = 0
         self._in_flight = 0  # requests sent and not answered yet (threads)
+        self._prober: int | None = None  # the thread whose request tests a new window
+        self._sent = threading.local()  # number of the thread's request in flight
+        self._requests_sent = self._newest_answered = 0
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
         self._stopped: DailyBudgetSpent | None = None
         self.usage: dict[str, Usage] = {}
@@ -172,22 +176,32 @@ class RateLimiter:
             if now < self._blocked_until:
                 return self._blocked_until - now
             if self._remaining is None:
-                self._in_flight += 1
-                return 0.0
+                return self._send()
             if self._remaining > 0:
                 self._remaining -= 1  # reserve a slot until the response says more
-                self._in_flight += 1
-                return 0.0
+                return self._send()
             if now < self._window_ends:
                 return self._window_ends - now
-            self._remaining = None  # the window moved on; the next response tells
-            self._in_flight += 1
-            return 0.0
+            # The window moved on, but a rolling window may have freed a single slot: one
+            # request goes and its answer tells the others how much room there is.
+            if self._prober is not None:
+                return PROBE_WAIT
+            self._prober = threading.get_ident()
+            return self._send()
+
+    def _send(self) -> float:
+        """Count a request that goes now (the lock is held); 0: no wait."""
+        self._in_flight += 1
+        self._requests_sent += 1
+        self._sent.number = self._requests_sent
+        return 0.0
 
     def release(self) -> None:
         """A request acquired before has been answered (or failed)."""
         with self._lock:
             self._in_flight = max(self._in_flight - 1, 0)
+            if self._prober == threading.get_ident():
+                self._prober = None
 
     # --- after a response ---------------------------------------------------------------
 
@@ -204,7 +218,15 @@ class RateLimiter:
                 self.daily_left = int(daily_left)
             if remaining is not None:
                 # The server counted this request, not those sent since and still in flight.
-                self._remaining = max(int(remaining) - (self._in_flight - 1), 0)
+                room = max(int(remaining) - (self._in_flight - 1), 0)
+                # Answers may come back out of order: one to a request sent before the last
+                # answered one must not give back room that newer requests used.
+                sent = getattr(self._sent, "number", 0)
+                if self._remaining is None or sent > self._newest_answered:
+                    self._remaining = room
+                    self._newest_answered = sent
+                else:
+                    self._remaining = min(self._remaining, room)
                 self._window_ends = now + max(reset or 0.0, MIN_WAIT if remaining <= 0 else 0)
             if status != 429:
                 self._rate_limited_in_a_row = self._not_burst_in_a_row = 0
