@@ -9,7 +9,12 @@ stream's `path` names its endpoint (`/api/v2/deals/{deal_id}/followers` is the s
 `/deals/{id}/followers` in v2.yaml). Outputs, committed so that the installed tap never needs
 the spec at run time (review the diff after updating the spec):
 
-- `tap_pipedrive/schemas/<stream>.json`: the item schema of the endpoint's 200 response;
+- `tap_pipedrive/schemas/<stream>.json`: the union of every place the spec describes the
+  endpoint's item (item_descriptions): the list's answer, the same collection's other lists
+  (`/archived`, `/find`), the answers of add, get-one, update, duplicate and merge, the
+  properties only their examples name (typed by the example value), and what `include_fields`
+  may add (typed where the spec types it elsewhere, e.g. in v1's answers for the same item).
+  A property typed differently in two places gets both types;
 - `tap_pipedrive/sandbox/templates.json`: per endpoint, one spec-shaped item (every property of
   the spec, each of its type), which the sandbox fills with generated values, and the
   response's top-level keys and paging style;
@@ -20,13 +25,17 @@ the spec at run time (review the diff after updating the spec):
 What the script changes on the way, and why:
 - `$ref`s are resolved and `allOf` merged: the SDK and targets want plain JSON Schema.
 - every property becomes nullable: Pipedrive returns null for most fields sooner or later, and a
-  null in a non-nullable column fails loaders.
+  null in a non-nullable column fails loaders. The exception: primary key properties that
+  every description gives and none calls nullable (a record always has its key).
 - timestamps get `format: date-time` (v2: named add_time/update_time or described as a "date and
   time"; v1: also those whose example looks like `2019-11-28 16:19:50`), so targets create
   timestamp columns and the SDK can compare bookmarks. The tap writes v1 times as RFC 3339.
 - properties the tap adds are appended: a child's parent id when the item lacks it, and a
   stream's `extra_properties`.
 - descriptions are kept (they become column comments in some targets); examples are dropped.
+- custom-field keys (40 hex characters) named in a schema or example are left out: the tap
+  turns them into named columns from the field metadata.
+- the sandbox templates keep to the list's own answer, key for key.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import schema_union  # noqa: E402  (beside this script)
 
 from tap_pipedrive.streams import STREAMS  # noqa: E402
 
@@ -149,11 +160,25 @@ def item_schema_and_example(spec: dict, path: str) -> tuple[dict, Any]:
     return data["items"], first
 
 
-def stream_schema(stream: type, spec: dict, version: str, path: str) -> dict:
-    items, example = item_schema_and_example(spec, path)
-    example = example if isinstance(example, dict) else {}
-    props = {k: _to_json_schema(v, version, k, example.get(k))
-             for k, v in items["properties"].items()}
+def stream_schema(stream: type, specs: dict[str, dict], version: str, path: str) -> dict:
+    """The union of every description of the stream's item (see item_descriptions), typed
+    include_fields additions, and the properties the tap adds."""
+    spec = specs[version]
+    props: dict[str, Any] = {}
+    for schema, example in item_descriptions(spec, path):
+        sample = example if isinstance(example, dict) else {}
+        for name, prop in (schema.get("properties") or {}).items():
+            if schema_union.CUSTOM_KEY.match(name):
+                continue
+            prop = _to_json_schema(prop, version, name, sample.get(name))
+            props[name] = schema_union.merge(props[name], prop) if name in props else prop
+        props = schema_union.add_example_properties({"properties": props}, sample)["properties"]
+    others = [s for v, s in specs.items() if v != version]
+    for name in include_field_names(spec, path):
+        if name not in props:
+            props[name] = _included_property(name, version, spec, path, others)
+    for name in _guaranteed(stream, spec, path, props):
+        props[name] = {**props[name], "type": [t for t in props[name]["type"] if t != "null"]}
     parent = getattr(stream, "parent_property", None)
     if parent and parent not in props:
         props[parent] = {"type": ["integer", "null"],
@@ -161,6 +186,151 @@ def stream_schema(stream: type, spec: dict, version: str, path: str) -> dict:
     for name, prop in (getattr(stream, "extra_properties", None) or {}).items():
         props[name] = prop
     return {"type": "object", "properties": props}
+
+
+# --- every place the spec describes a stream's item -----------------------------------------
+
+# List endpoints whose items other paths' operations describe too (a deal's products are
+# listed for many deals at /deals/products, added and changed under /deals/{id}/products).
+SAME_ITEMS = {
+    "/deals/products": "/deals/{id}/products",
+    "/deals/installments": "/deals/{id}/installments",
+    "/mailbox/mailThreads/{id}/mailMessages": "/mailbox/mailMessages",
+    "/goals/find": "/goals",
+}
+_ANY_ID = "{}"
+
+
+def _norm(path: str) -> str:
+    return _PLACEHOLDER.sub(_ANY_ID, path)
+
+
+def _collection(path: str) -> str:
+    """The path the item's own operations hang under: /deals for /deals and /deals/archived."""
+    return _norm(SAME_ITEMS.get(path) or re.sub(r"/(archived|find)$", "", path))
+
+
+def item_operations(spec: dict, path: str) -> list[tuple[str, str]]:
+    """(method, spec path) of each operation whose answer is the stream's item, or a list of
+    them, in the same spec version: the list itself first, then the collection's other lists
+    (archived, find), add (POST), the single item's GET, PATCH and PUT, duplicate and merge.
+    DELETE answers (an id) and search hits (another shape: `owner: {id}`, custom fields as a
+    list of matched strings) do not describe the item."""
+    base = _collection(path)
+    wanted = [("get", _norm(path)), ("get", base), ("get", f"{base}/archived"),
+              ("get", f"{base}/find"), ("post", base),
+              *((m, f"{base}/{_ANY_ID}") for m in ("get", "patch", "put")),
+              ("post", f"{base}/{_ANY_ID}/duplicate"), ("put", f"{base}/{_ANY_ID}/merge")]
+    by_norm = {(m, _norm(p)): p for p, ops in spec["paths"].items() for m in ops}
+    found = [(m, by_norm[(m, n)]) for m, n in wanted if (m, n) in by_norm]
+    return list(dict.fromkeys(found))
+
+
+def _answer_item(spec: dict, op: dict) -> tuple[dict, Any] | None:
+    """The item an operation's 2xx JSON answer describes, and its example's (first) item."""
+    for code, response in sorted((op.get("responses") or {}).items(), key=lambda kv: str(kv[0])):
+        content = ((response or {}).get("content") or {}).get("application/json")
+        if not str(code).startswith("2") or not content or "schema" not in content:
+            continue
+        body = _resolve(content["schema"], spec)
+        example = content.get("example")
+        props = body.get("properties") or {}
+        if "data" in props:
+            data = props["data"]
+            sample = example.get("data") if isinstance(example, dict) else None
+        elif "id" in props:  # the item itself, unwrapped (v1 GET /permissionSets/{id}),
+            data = body      # though its example is wrapped
+            sample = example.get("data", example) if isinstance(example, dict) else None
+            sample = sample[0] if isinstance(sample, list) and sample else sample
+        else:
+            continue
+        inner = data.get("properties") or {}
+        if data.get("type") != "array" and len(inner) == 1:  # goals: data.goal, data.goals[]
+            (key, data), = inner.items()
+            sample = sample.get(key) if isinstance(sample, dict) else None
+        if data.get("type") == "array":
+            data = data.get("items") or {}
+            sample = sample[0] if isinstance(sample, list) and sample else None
+        if data.get("properties"):
+            return data, sample
+    return None
+
+
+def item_descriptions(spec: dict, path: str) -> list[tuple[dict, Any]]:
+    """(item schema, example item) from every operation that answers with the item."""
+    out = []
+    for method, op_path in item_operations(spec, path):
+        found = _answer_item(spec, spec["paths"][op_path][method])
+        if found:
+            out.append(found)
+    return out
+
+
+def include_field_names(spec: dict, path: str) -> list[str]:
+    """What the list's and the single item's `include_fields` parameter may add."""
+    names: list[str] = []
+    for method, op_path in item_operations(spec, path):
+        if method != "get":
+            continue
+        for param in spec["paths"][op_path][method].get("parameters", []):
+            param = _resolve(param, spec)
+            if param.get("name") == "include_fields":
+                for value in (param.get("schema") or {}).get("enum", []):
+                    names += [n for n in value.split(",") if n and "." not in n]
+    return list(dict.fromkeys(names))
+
+
+def _described_elsewhere(name: str, specs: list[dict], path: str) -> dict | None:
+    """How the same item's answers in another spec version, or its request bodies, type
+    `name` (v1 deal merges list every `include_fields` count of a v2 deal, typed)."""
+    for spec in specs:
+        for schema, _ in item_descriptions(spec, path):
+            if name in (schema.get("properties") or {}):
+                return schema["properties"][name]
+        for method, op_path in item_operations(spec, path):
+            body = ((spec["paths"][op_path][method].get("requestBody") or {}).get("content")
+                    or {}).get("application/json")
+            if body and "schema" in body:
+                prop = (_resolve(body["schema"], spec).get("properties") or {}).get(name)
+                if prop:
+                    return prop
+    return None
+
+
+def _included_property(name: str, version: str, spec: dict, path: str,
+                       others: list[dict]) -> dict:
+    """An `include_fields` name no answer describes: typed where the spec types it elsewhere,
+    else by Pipedrive's naming (`*_count`, `*_id`: integer; `*_time`: a timestamp; `*_email`:
+    text), else any scalar."""
+    prop = _described_elsewhere(name, [spec, *others], path)
+    if prop:
+        prop = {k: v for k, v in prop.items() if k != "enum"}  # a request's enum, not an answer's
+        out = _to_json_schema(prop, version, name)
+    elif name.endswith(("_count", "_id")):
+        out = {"type": ["integer", "null"]}
+    elif name.endswith("_time"):
+        out = {"type": ["string", "null"], "format": "date-time"}
+    elif name.endswith("_email"):
+        out = {"type": ["string", "null"]}
+    else:
+        out = {"type": list(schema_union.ANY_SCALAR)}
+    description = out.get("description") or ""
+    out["description"] = (description + " " if description else "") + \
+        "(only when asked for with include_fields)"
+    return out
+
+
+def _guaranteed(stream: type, spec: dict, path: str, props: dict) -> list[str]:
+    """The stream's primary key properties that every description gives and none calls
+    nullable: a record always has them, so their columns need not allow null."""
+    out = []
+    for key in stream.primary_keys:
+        seen = [s["properties"][key] for s, _ in item_descriptions(spec, path)
+                if key in s.get("properties", {})]
+        if key in props and seen and not any(p.get("nullable") for p in seen) \
+                and set(props[key]["type"]) - {"null"}:
+            out.append(key)
+    return out
 
 
 # --- sandbox templates: one valid item per endpoint ---------------------------------------------
@@ -292,7 +462,7 @@ def main(spec_dir: Path) -> None:
         if where is None:
             continue
         version, path = where
-        schema = stream_schema(stream, specs[version], version, path)
+        schema = stream_schema(stream, specs, version, path)
         (OUT / f"{stream.name}.json").write_text(json.dumps(schema, indent=2, sort_keys=True)
                                                  + "\n")
         items, example = item_schema_and_example(specs[version], path)
