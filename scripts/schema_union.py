@@ -28,7 +28,8 @@ def merge(a: dict, b: dict) -> dict:
     Types are unioned ("null" kept last); object properties merged recursively, an object is
     open (additionalProperties) if either place says so; array items merged; an enum only if
     both places give one (else any value of the type); a format kept unless the two disagree.
-    The first place's description wins (the list response's, when it has one).
+    The first place's description wins (the list response's, when it has one), unless it
+    only says that an example named the property.
     """
     out = dict(a)
     types = [t for t in _types(a) + _types(b) if t != "null"]
@@ -53,7 +54,7 @@ def merge(a: dict, b: dict) -> dict:
     out.pop("format", None)
     if len(formats) == 1:
         out["format"] = formats.pop()
-    if not out.get("description") and b.get("description"):
+    if out.get("description") in (None, "", EXAMPLE_ONLY) and b.get("description"):
         out["description"] = b["description"]
     return out
 
