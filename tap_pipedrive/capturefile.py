@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 FORMAT = "tap-pipedrive-capture/1"
+DEFAULT_PAGES = 1  # pages kept of each walk (a stream, a partition, a parent's children)
+DEFAULT_PARENTS = 2  # parents whose children are read (or batches, for batched endpoints)
 MANIFEST = "manifest.json"
 
 # Query parameters that carry a credential: never written, ignored when matching.

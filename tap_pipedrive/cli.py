@@ -102,7 +102,7 @@ def build_group(base: click.Command, logger: Any) -> SingerGroup:
         logger=logger,
     )
     from tap_pipedrive.auth.cli import auth
-    from tap_pipedrive.capture import capture_command
+    from tap_pipedrive.capture_cli import capture_command
     from tap_pipedrive.sandbox.cli import sandbox
 
     group.add_command(auth)
