@@ -35,6 +35,7 @@ PERSONAL_TOKENS = frozenset({
     "subject", "content", "note", "notes", "body", "description", "snippet", "comment",
     "comments", "message", "text", "html", "url", "website", "linkedin", "location",
     "street", "route", "locality", "sublocality", "postal", "im", "value", "signature",
+    "domain",
 })
 # Under a personal key, these keep an enum-like value (`emails[].label: "work"`).
 ENUM_KEYS = frozenset({"label", "currency", "type", "status", "field_type", "primary"})

@@ -289,7 +289,11 @@ def test_replay_asks_for_the_sandbox_credentials_and_404s_what_is_not_captured(
 def test_sandbox_replay_command(make_sandbox, tmp_path):
     sb = make_sandbox(**SMALL)
     out = tmp_path / "capture"
-    assert capture_cli(tmp_path, sandbox_config(sb.url), out).returncode == 0
+    config = tmp_path / "config.json"  # given before the subcommand, as Meltano does
+    config.write_text(json.dumps(sandbox_config(sb.url)))
+    done = subprocess.run([TAP, "--config", str(config), "capture", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     server = subprocess.Popen([TAP, "sandbox", "--replay", str(out), "--port", "0"],
                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
