@@ -22,7 +22,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +38,7 @@ from tap_pipedrive import capturefile
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.scrub import Scrubber, Secrets
+from tap_pipedrive.streams import STREAMS
 from tap_pipedrive.streams.base import PARENT_IDS, ChildStream
 from tap_pipedrive.tap import TapPipedrive
 
@@ -54,11 +55,6 @@ class CaptureError(TapPipedriveError):
     """The capture cannot be written where asked."""
 
 
-@dataclass
-class _Walk:
-    pages: list[Any] = field(default_factory=list)  # the paging values seen, in order
-
-
 class Recorder:
     """Answers to files, walks bounded; called from the response hook (any thread)."""
 
@@ -69,7 +65,7 @@ class Recorder:
         self.secrets = Secrets()  # redacted from every file, scrubbed or not
         self.routes: list[tuple[re.Pattern[str], str]] = []
         self.answers: dict[tuple, dict[str, Any]] = {}
-        self._walks: dict[tuple, _Walk] = {}
+        self._walks: dict[tuple, list[Any]] = {}  # walk: the paging values seen, in order
         self._lock = threading.Lock()
 
     def stream_of(self, path: str) -> str:
@@ -103,12 +99,12 @@ class Recorder:
         """Which page of its walk this is; the last one kept is made to end the walk, and one
         past it (an endpoint that says nothing about more pages) becomes an empty page."""
         walk_key = (method, path, capturefile.match_query(query, *capturefile.PAGING_PARAMS))
-        walk = self._walks.setdefault(walk_key, _Walk())
+        walk = self._walks.setdefault(walk_key, [])
         value = next((query[p] for p in capturefile.PAGING_PARAMS if p in query), None)
         value = None if value == "0" else value  # v1's first page: start=0
-        if value not in walk.pages:
-            walk.pages.append(value)
-        page = walk.pages.index(value) + 1
+        if value not in walk:  # else a retry of a page already seen
+            walk.append(value)
+        page = walk.index(value) + 1
         if response.status_code != 200 or page < self.pages:
             return page, False
         doc = _load(response.content)
@@ -300,7 +296,7 @@ def capture(config: Mapping[str, Any], out: Path, *, catalog: dict | None = None
 def _build_tap(recorder: Recorder, settings: dict[str, Any], catalog: dict | None,
                parse_env_config: bool, parents: int) -> CaptureTap:
     # Routes before any request: discovery reads field metadata.
-    paths = [(c.path, c.name) for c in _stream_classes() if getattr(c, "path", None)]
+    paths = [(c.path, c.name) for c in STREAMS if getattr(c, "path", None)]
     for path, name in sorted(paths, key=lambda p: "{" in p[0]):  # exact paths first
         recorder.routes.append((_route(path), name))
     tap = CaptureTap(recorder=recorder, config=settings, catalog=catalog,
@@ -311,12 +307,6 @@ def _build_tap(recorder: Recorder, settings: dict[str, Any], catalog: dict | Non
         if isinstance(stream, ChildStream):
             _limit_children(stream, parents)
     return tap
-
-
-def _stream_classes() -> list[type]:
-    from tap_pipedrive.streams import STREAMS
-
-    return list(STREAMS)
 
 
 def _write_manifest(recorder: Recorder, tap: CaptureTap | None, pages: int, parents: int,

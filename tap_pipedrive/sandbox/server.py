@@ -257,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             if inject(self, self.fault, envelope, sb.faults.delay):
                 return
         if sb.replay is not None:  # a capture's answers instead of generated data
+            sb.daily.charge(cost_of(self.route_path))
             self._send(*sb.replay.answer(self.command, self.route_path, self.query), headers)
             return
         version, _, name = self.route_path[len("/api/"):].partition("/")
