@@ -350,3 +350,50 @@ def test_sandbox_replay_exit_codes(tmp_path):
     empty = subprocess.run([TAP, "sandbox", "--replay", str(tmp_path / "empty")],
                            capture_output=True, text=True, timeout=60)
     assert "holds no capture" in _one_error_line(empty)
+
+
+def test_a_capture_through_faults_keeps_only_the_answers_the_tap_used(make_sandbox, tmp_path):
+    """500s, cut bodies, `success: false`, firewall pages and resets are retried: each file
+    holds the answer that was finally read, and the replay (without faults) gives the live
+    records."""
+    sb = make_sandbox(**SMALL)
+    live = run_tap(tmp_path, sandbox_config(sb.url))
+    assert live.returncode == 0, live.stderr[-3000:]
+    flaky = make_sandbox(**SMALL, fault_rate=0.3, fault_seed=5)
+    out = tmp_path / "capture"
+    capture(sandbox_config(flaky.url, retry_backoff_seconds=0.01, max_retries=8), out,
+            scrub=False)
+    assert any(r.get("fault") for r in flaky.requests)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and {a["status"] for a in manifest["answers"]} == {200}
+    replay = replay_sync(tmp_path, out)
+    assert dict(replay.records) == dict(live.records)
+
+
+def test_no_credential_of_a_request_is_written(tmp_path):
+    """Whatever an auth method does (a plugin may put a token in the query), the answer's file
+    holds neither its headers nor its credential parameters, and no known secret anywhere."""
+    from tap_pipedrive.capture import Recorder
+    from tap_pipedrive.scrub import Scrubber
+
+    recorder = Recorder(tmp_path, pages=1, scrubber=Scrubber())
+    request = requests.Request(
+        "GET", "https://acme.pipedrive.com/api/v2/deals",
+        params={"limit": 500, "api_token": "qs-SECRET-1234", "access_token": "qs-SECRET-5678"},
+        headers={"x-api-token": "hdr-SECRET-9abc", "Authorization": "Bearer brr-SECRET-def0",
+                 "Cookie": "session=ck-SECRET-1111"}).prepare()
+    recorder.note_credentials(request)
+    response = requests.Response()
+    response.status_code, response.request, response.url = 200, request, request.url
+    response.headers["Set-Cookie"] = "session=ck-SECRET-2222"
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps({"success": True, "data": [
+        {"id": 1, "title": "echo hdr-SECRET-9abc"}], "additional_data": {
+            "next_cursor": "brr-SECRET-def0"}}).encode()
+    recorder.on_response(response)
+    text = (tmp_path / "0001-other.json").read_text()
+    assert "SECRET" not in text and "acme" not in text
+    saved = json.loads(text)
+    assert saved["request"] == {"method": "GET", "path": "/api/v2/deals",
+                                "query": {"limit": "500"}}
+    assert saved["response"]["headers"] == {"content-type": "application/json"}
