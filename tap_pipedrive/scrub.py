@@ -16,7 +16,7 @@ when it is personal or free text:
 Ids, keys, booleans, numbers, nulls, timestamps and enum-like values are kept, as are JSON
 keys and types. `additional_data` paging (cursors, offsets) is kept so that a replay pages as
 the API did. Placeholders are deterministic within one capture (the same name gives the same
-placeholder everywhere, so records still join) and keyed with a random salt that is never
+digest everywhere, so records still match) and keyed with a random salt that is never
 written, so they cannot be reversed by hashing guesses.
 """
 
@@ -220,7 +220,10 @@ class Scrubber:
             return "".join(next(digits) if c.isdigit() else c for c in value)
         size = length_class(len(value))
         word = _label(key)
-        text = f"{word} {self._digest(value, 8)}"
+        # Short: more of the digest, so that distinct values stay distinct (a key like
+        # lead_sources.name must not merge two records).
+        text = f"{word[0]}{self._digest(value, 7)}" if size <= 8 else \
+            f"{word} {self._digest(value, 10)}"
         while len(text) < size:
             text += " " + self._digest(text, 8)
         return text[:size - 1] + "x" if text[size - 1] == " " else text[:size]

@@ -105,7 +105,7 @@ def test_custom_field_text_values_are_scrubbed_by_their_type():
 def test_placeholders_are_consistent_within_a_capture_only():
     one, two = Scrubber(), Scrubber()
     a = one.scrub_body({"data": [{"name": "Vera Nguyen"}, {"person_name": "Vera Nguyen"}]})
-    assert a["data"][0]["name"][5:] == a["data"][1]["person_name"][5:]  # after "Name "
+    assert a["data"][0]["name"] == a["data"][1]["person_name"]
     b = two.scrub_body({"data": [{"name": "Vera Nguyen"}]})
     assert b["data"][0]["name"] != a["data"][0]["name"]
 
