@@ -274,6 +274,7 @@ def capture(config: Mapping[str, Any], out: Path, *, catalog: dict | None = None
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CaptureError(f"--out {out} is not an empty directory: choose a new one")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(out, pages, Scrubber() if scrub else None)
     for name in SECRET_SETTINGS:
@@ -288,7 +289,10 @@ def capture(config: Mapping[str, Any], out: Path, *, catalog: dict | None = None
         error = exc
         raise
     finally:
-        _write_manifest(recorder, tap, pages, parents, scrub, error)
+        if recorder.answers or error is None:
+            _write_manifest(recorder, tap, pages, parents, scrub, error)
+        elif created:  # failed before the first answer (settings): nothing to keep
+            out.rmdir()
     streams = {e["stream"] for e in recorder.answers.values()}
     return Outcome(out, len(recorder.answers), len(streams))
 

@@ -5,6 +5,7 @@ or the sandbox's personal data."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -54,8 +55,10 @@ def replay_sync(tmp_path: Path, capture_dir: Path, *args: str, **config: Any) ->
 def capture_cli(tmp_path: Path, config: dict, out: Path, *args: str) -> subprocess.CompletedProcess:
     path = tmp_path / "capture-config.json"
     path.write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
     return subprocess.run([TAP, "capture", "--config", str(path), "--out", str(out), *args],
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          env=env)
 
 
 def files(capture_dir: Path) -> dict[str, str]:
@@ -333,6 +336,9 @@ def test_capture_exit_codes(make_sandbox, tmp_path):
     assert "401" in line and "wrong-token-77aa" not in wrong.stderr
     manifest = json.loads((tmp_path / "wrong" / "manifest.json").read_text())
     assert manifest["complete"] is False and manifest["answers"][0]["status"] == 401
+    # Settings that cannot work: nothing is left behind, the same --out works next time.
+    line = _one_error_line(capture_cli(tmp_path, {"api_token": API_TOKEN}, tmp_path / "new"))
+    assert "company_domain" in line and not (tmp_path / "new").exists()
     # Never into a directory that holds something.
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
