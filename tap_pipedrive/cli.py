@@ -102,8 +102,10 @@ def build_group(base: click.Command, logger: Any) -> SingerGroup:
         logger=logger,
     )
     from tap_pipedrive.auth.cli import auth
+    from tap_pipedrive.capture_cli import capture_command
     from tap_pipedrive.sandbox.cli import sandbox
 
     group.add_command(auth)
     group.add_command(sandbox)
+    group.add_command(capture_command)
     return group

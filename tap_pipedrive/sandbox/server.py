@@ -56,6 +56,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -74,6 +75,7 @@ from .oauth import OAuthError, OAuthState
 from .pagecache import PageCache
 from .paging import BadRequest
 from .ratelimit import BurstLimiter, DailyBudget
+from .replay import Replay
 
 logger = logging.getLogger("tap_pipedrive.sandbox")
 
@@ -254,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
             envelope = error_envelope("Internal server error", 500)
             if inject(self, self.fault, envelope, sb.faults.delay):
                 return
+        if sb.replay is not None:  # a capture's answers instead of generated data
+            sb.daily.charge(cost_of(self.route_path))
+            self._send(*sb.replay.answer(self.command, self.route_path, self.query), headers)
+            return
         version, _, name = self.route_path[len("/api/"):].partition("/")
         route, path_params = api.match(version, name.rstrip("/"))
         if route is None or self.command != "GET":
@@ -336,6 +342,7 @@ class Sandbox:
         latency: float = 0.0,
         odd_values: bool = False,
         page_cache_mb: float = 0,
+        replay: str | os.PathLike[str] | None = None,
     ) -> None:
         """burst_limit: requests per token per 2 s (0: none). daily_limit: tokens per day for
         the whole company (0: none); daily_headers: send x-daily-ratelimit-token-*;
@@ -346,7 +353,8 @@ class Sandbox:
         these exact paths fail (and count). latency: seconds added to every API call.
         odd_values: a share of records carries values that broke other connectors (odd.py).
         page_cache_mb: keep answered pages, up to so many MB, and serve them again while the
-        data is unchanged (pagecache.py; 0: build every page, the default)."""
+        data is unchanged (pagecache.py; 0: build every page, the default). replay: a
+        capture directory whose answers are served instead of generated data (replay.py)."""
         check_loopback(host)
         self.host, self.port = host, int(port)
         self.api_token = api_token
@@ -361,6 +369,7 @@ class Sandbox:
                              fault_after, fault_delay, fault_paths)
         self.latency = float(latency)
         self.page_cache = PageCache(page_cache_mb) if page_cache_mb > 0 else None
+        self.replay = Replay.load(replay) if replay is not None else None
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self.active = 0  # API calls being served now
