@@ -37,10 +37,13 @@ from dagster import (
     schedule,
 )
 
-from .accounts import load
+from .accounts import AccountsError, load
 
 HERE = Path(__file__).resolve().parent
 ACCOUNTS_FILE = os.environ.get("PIPEDRIVE_ACCOUNTS_FILE", str(HERE.parent / "accounts.yaml"))
+if not Path(ACCOUNTS_FILE).exists():
+    raise AccountsError(f"no accounts file {ACCOUNTS_FILE}: set PIPEDRIVE_ACCOUNTS_FILE, or "
+                        "copy orchestration/dagster/accounts.example.yaml to accounts.yaml")
 registry = load(ACCOUNTS_FILE)
 accounts = StaticPartitionsDefinition([a.name for a in registry.accounts])
 EXITS = {1: "failed", 130: "interrupted (SIGINT)", 143: "stopped (SIGTERM)"}

@@ -8,10 +8,13 @@ account and a limit for the machine, and `dagster-daemon` launching the runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +157,9 @@ class LocalDagster:
                     "PIPEDRIVE_ACCOUNTS_FILE": str(accounts_file),
                     "PYTHONPATH": str(CODE_DIR)}
         os.environ["DAGSTER_HOME"] = str(home)  # this process reads the instance too
+        # Ctrl-C or SIGTERM of this process: the finally blocks stop what it started.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         self.daemon_log = open(home / "daemon.log", "wb")  # noqa: SIM115 (closed in stop)
         self.daemon = subprocess.Popen(
             [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
@@ -205,6 +211,12 @@ class LocalDagster:
                          "; ".join(errors))
 
     def stop(self) -> None:
+        import psutil  # a dependency of Dagster's
+
+        try:  # runs still going (an interrupted demo) would outlive the daemon
+            left = psutil.Process(self.daemon.pid).children(recursive=True)
+        except psutil.Error:
+            left = []
         if self.daemon.poll() is None:
             self.daemon.terminate()
             try:
@@ -212,5 +224,9 @@ class LocalDagster:
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        psutil.wait_procs(left, timeout=30)
         self.daemon_log.close()
         self.instance.dispose()
