@@ -43,6 +43,7 @@ class TreeCPU:
     def __init__(self, root_pid: int) -> None:
         self.root = psutil.Process(root_pid)
         self.seen: dict[tuple[int, float], float] = {}
+        self.kind: dict[tuple[int, float], str] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -55,8 +56,10 @@ class TreeCPU:
                 procs = []
             for proc in procs:
                 try:
-                    t = proc.cpu_times()
-                    self.seen[(proc.pid, proc.create_time())] = t.user + t.system
+                    t, key = proc.cpu_times(), (proc.pid, proc.create_time())
+                    self.seen[key] = t.user + t.system
+                    if key not in self.kind:
+                        self.kind[key] = kind_of(proc.cmdline())
                 except psutil.Error:
                     pass
             self.stop.wait(0.2)
@@ -65,6 +68,22 @@ class TreeCPU:
         self.stop.set()
         self.thread.join()
         return sum(self.seen.values())
+
+    def by_kind(self) -> dict[str, float]:
+        kinds: dict[str, float] = {}
+        for key, cpu in self.seen.items():
+            kinds[self.kind.get(key, "dagster")] = kinds.get(self.kind.get(key, "dagster"), 0) + cpu
+        return kinds
+
+
+def kind_of(argv: list[str]) -> str:
+    """tap, loader, sync (pipedrive_accounts.sync) or dagster (daemon, code server, workers)."""
+    text = " ".join(argv)
+    for needle, kind in (("tap-pipedrive", "tap"), ("target-postgres", "loader"),
+                         ("pipedrive_accounts.sync", "sync")):
+        if needle in text:
+            return kind
+    return "dagster"
 
 
 def children_cpu() -> float:
@@ -91,6 +110,8 @@ def run_size(count: int, records: int, latency: float, root: Path, postgres) -> 
         wall = time.monotonic() - started
         cli_cpu = children_cpu() - before
         tree_cpu = cpu.total()
+        kinds = cpu.by_kind()
+        kinds["dagster"] = kinds.get("dagster", 0) + cli_cpu
         sandbox_cpu = sum(sb_cpu(sb) - b for sb, b in zip(sandboxes, sandbox_before,
                                                           strict=True))
         failed = [r.account for r in results if r.status != "SUCCESS"]
@@ -106,7 +127,11 @@ def run_size(count: int, records: int, latency: float, root: Path, postgres) -> 
             sb.stop()
     return {"accounts": count, "records": loaded, "wall": wall, "cpu": tree_cpu + cli_cpu,
             "sandbox_cpu": sandbox_cpu, "run": sum(spans) / len(spans) if spans else 0.0,
-            "failed": failed}
+            "failed": failed, "kinds": kinds}
+
+
+def split(kinds: dict[str, float]) -> str:
+    return " ".join(f"{k} {kinds.get(k, 0):.1f}" for k in ("dagster", "sync", "tap", "loader"))
 
 
 def sb_cpu(sb: SandboxProcess) -> float:
@@ -126,7 +151,7 @@ def main() -> int:
     rows = []
     try:
         print(f"{'accounts':>8} {'records':>8} {'wall s':>7} {'CPU s':>7} {'CPU/wall':>8} "
-              f"{'sandbox CPU s':>13} {'rec/s':>7} {'run s':>6}", flush=True)
+              f"{'sandbox CPU s':>13} {'rec/s':>7} {'run s':>6}  CPU s by process", flush=True)
         for count in args.accounts:
             row = run_size(count, args.records, args.latency, root, postgres)
             rows.append(row)
@@ -134,7 +159,7 @@ def main() -> int:
             print(f"{row['accounts']:>8} {row['records']:>8,} {row['wall']:>7.1f} "
                   f"{row['cpu']:>7.1f} {row['cpu'] / row['wall']:>8.2f} "
                   f"{row['sandbox_cpu']:>13.1f} {row['records'] / row['wall']:>7,.0f} "
-                  f"{row['run']:>6.1f}{note}", flush=True)
+                  f"{row['run']:>6.1f}  {split(row['kinds'])}{note}", flush=True)
     finally:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
