@@ -78,10 +78,10 @@ class TreeCPU:
 
 def kind_of(argv: list[str]) -> str:
     """tap, loader, sync (pipedrive_accounts.sync) or dagster (daemon, code server, workers)."""
-    text = " ".join(argv)
+    program = " ".join(Path(arg).name for arg in argv[:3])
     for needle, kind in (("tap-pipedrive", "tap"), ("target-postgres", "loader"),
                          ("pipedrive_accounts.sync", "sync")):
-        if needle in text:
+        if needle in program:
             return kind
     return "dagster"
 

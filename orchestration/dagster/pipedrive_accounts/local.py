@@ -110,22 +110,17 @@ def write_accounts(path: Path, postgres: Postgres, sandboxes: list[SandboxProces
 
 
 def instance_yaml(postgres: Postgres, max_runs: int) -> dict[str, Any]:
-    """dagster.yaml: what a production instance has, with a local PostgreSQL."""
-    return {
-        "storage": {"postgres": {"postgres_db": {
-            "hostname": "127.0.0.1", "port": postgres.port, "username": "postgres",
-            "password": "trust", "db_name": "dagster"}}},
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator",
-            "config": {
-                "max_concurrent_runs": max_runs,
-                "dequeue_interval_seconds": 1,
-                "tag_concurrency_limits": [
-                    {"key": "account", "value": {"applyLimitPerUniqueValue": True},
-                     "limit": 1}],
-            }},
-        "telemetry": {"enabled": False},
-    }
+    """orchestration/dagster/dagster.yaml, the production instance's, with the machine's limit
+    and a quicker dequeue; its PostgreSQL is the local one (DAGSTER_PG_* in `env`)."""
+    doc = yaml.safe_load((CODE_DIR / "dagster.yaml").read_text())
+    doc["storage"]["postgres"]["postgres_db"]["port"] = postgres.port
+    queue = doc["run_coordinator"]["config"]
+    queue.update(max_concurrent_runs=max_runs, dequeue_interval_seconds=1)
+    return doc
+
+
+INSTANCE_ENV = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_USER": "postgres",
+                "DAGSTER_PG_PASSWORD": "unused-trust-auth"}
 
 
 @dataclass
@@ -153,10 +148,10 @@ class LocalDagster:
             "module_name": "pipedrive_accounts.definitions",
             "working_directory": str(CODE_DIR), "executable_path": sys.executable}}]}))
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")},
-                    **env, "DAGSTER_HOME": str(home),
+                    **env, **INSTANCE_ENV, "DAGSTER_HOME": str(home),
                     "PIPEDRIVE_ACCOUNTS_FILE": str(accounts_file),
                     "PYTHONPATH": str(CODE_DIR)}
-        os.environ["DAGSTER_HOME"] = str(home)  # this process reads the instance too
+        os.environ.update(INSTANCE_ENV, DAGSTER_HOME=str(home))  # this process reads it too
         # Ctrl-C or SIGTERM of this process: the finally blocks stop what it started.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
