@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test install lint schemas
+.PHONY: run test install lint schemas accounts-demo
 
 run:            ## install, start the sandbox, meltano run tap-pipedrive target-duckdb, report
 	scripts/run.sh
@@ -13,3 +13,7 @@ install:
 
 schemas:        ## regenerate tap_pipedrive/schemas from Pipedrive's OpenAPI specs
 	.venv/bin/python scripts/generate_schemas.py $(SPEC_DIR)
+
+ACCOUNTS ?= 4
+accounts-demo: install  ## N sandboxes, PostgreSQL and Dagster: every account loaded, checked, rerun
+	cd orchestration/dagster && ../../.venv/bin/python -m pipedrive_accounts.demo --accounts $(ACCOUNTS)

@@ -14,7 +14,7 @@ pip_install() {
 }
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 pip_install --upgrade pip
-pip_install -e '.[test]' 'meltano==4.4.*'
+pip_install -e '.[test,dagster]' 'meltano==4.4.*'
 for plugin in plugins/*/; do
   [[ -f "$plugin/pyproject.toml" ]] && pip_install -e "$plugin"
 done

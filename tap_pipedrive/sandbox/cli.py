@@ -11,6 +11,7 @@ import click
 
 from .faults import DEFAULT_KINDS, KINDS, parse_kinds
 from .server import Sandbox, check_loopback
+from .variants import name_custom_fields
 
 
 def _loopback(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -77,12 +78,15 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--replay", type=click.Path(exists=True, file_okay=False), default=None,
               help="Serve a capture (tap-pipedrive capture --out DIR) instead of generated "
               "data; requests not in it get 404.")
+@click.option("--custom-field-suffix", default="", metavar="TEXT",
+              help="Appended to every custom field's name (\"Contract number TEXT\"), so "
+              "that sandboxes differ in their custom fields as Pipedrive companies do.")
 def sandbox(
     port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
     client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
-    latency: float, page_cache_mb: float, replay: str | None,
+    latency: float, page_cache_mb: float, replay: str | None, custom_field_suffix: str,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
@@ -93,6 +97,7 @@ def sandbox(
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
         fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb, replay=replay,
     )
+    name_custom_fields(sb.data, custom_field_suffix)
     try:
         sb.bind()
     except OSError as exc:
