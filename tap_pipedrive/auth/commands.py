@@ -19,6 +19,7 @@ from tap_pipedrive.auth.loopback import DEFAULT_TIMEOUT, login
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
+from tap_pipedrive.auth.session import OAuthSession
 from tap_pipedrive.auth.settings import SettingsFile, default_location
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
@@ -83,16 +84,19 @@ def refresh(ctx: click.Context, refresh_token: str | None) -> None:
     (RefreshOAuthAccessToken)."""
     config, method = _oauth(ctx)
     store = method.store(config)
-    if refresh_token:
+    stored = store.load() if store else None
+    if refresh_token:  # this one, not what the file holds (unless another run writes it now)
         tokens = Tokens(access_token="", refresh_token=refresh_token)
     else:
-        tokens = method.known_tokens(config, store.load() if store else None)
+        tokens = method.known_tokens(config, stored)
     if not (tokens and tokens.refresh_token):
         raise AuthError("no refresh token: pass --refresh-token, set oauth_refresh_token, or "
                         "authorize first (auth login, or auth url and auth exchange)")
-    new = OAuthClient(method.app(config)).refresh(tokens)
+    # Under the file's lock, adopting what another run stored meanwhile (see session.py).
+    session = OAuthSession(OAuthClient(method.app(config)), tokens, store=store,
+                           may_refresh=True, stored=stored, report_rotation=False)
+    new = session.refresh_now()
     if store:
-        store.save(new)
         click.echo(f"Saved to {store.path}", err=True)
     _print_tokens(new)
 
