@@ -68,7 +68,15 @@ def parse_verifier(value: str) -> str:
                     "or the whole URL the browser was sent back to")
 
 
+def printable(text: str, limit: int = 100) -> str:
+    """Text from a callback or a pasted URL, safe for a terminal: no escape sequences, no
+    control or format characters, bounded."""
+    kept = "".join(c for c in str(text) if c.isprintable())
+    return kept[:limit] + ("..." if len(kept) > limit else "")
+
+
 def consent_error(error: str) -> str:
+    error = printable(error)
     if error == "user_denied":
         return ("access was denied on Pipedrive's consent page (error=user_denied); "
                 "authorize again and choose Allow")
