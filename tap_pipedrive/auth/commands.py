@@ -9,6 +9,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
 
 import click
 import requests
@@ -21,6 +22,7 @@ from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.auth.session import OAuthSession
 from tap_pipedrive.auth.settings import SettingsFile, default_location
+from tap_pipedrive.auth.states import PendingStates
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
@@ -49,6 +51,11 @@ def _print_tokens(tokens: Tokens) -> None:
     click.echo(json.dumps(tokens.token_response()))
 
 
+def _states(config: Mapping[str, Any], method: OAuthMethod) -> PendingStates:
+    store = method.store(config)
+    return PendingStates(store.path if store else default_location())
+
+
 @click.command()
 @click.option("--state", help="Value Pipedrive sends back with the code (check it in your "
               "callback); random when omitted.")
@@ -57,7 +64,26 @@ def url(ctx: click.Context, state: str | None) -> None:
     """Print the authorization URL for callback_url (GetOAuthAuthorizationURL)."""
     config, method = _oauth(ctx)
     state = state or secrets.token_urlsafe(16)
-    click.echo(OAuthClient(method.app(config)).authorization_url(state))
+    authorization_url = OAuthClient(method.app(config)).authorization_url(state)
+    try:  # so that `auth exchange` can check a pasted redirect URL
+        _states(config, method).add(state)
+    except OSError as exc:
+        raise AuthError(f"cannot keep the state next to the OAuth settings file "
+                        f"({exc.strerror}); choose a writable oauth_settings_location") from None
+    click.echo(authorization_url)
+
+
+def _check_state(config: Mapping[str, Any], method: OAuthMethod, verifier: str) -> None:
+    """A whole redirect URL must carry a state `auth url` made here; a bare code has none."""
+    value = verifier.strip()
+    if "://" not in value and not value.startswith("?"):
+        return
+    state = parse_qs(urlparse(value).query if "://" in value else value[1:]).get("state")
+    if not (state and _states(config, method).take(state[0])):
+        raise AuthError("the redirect URL's state was not made by `tap-pipedrive auth url` "
+                        "with this configuration in the last hour (a forged or stale URL, or "
+                        "one already used); run `auth url` again, open it, and paste the URL "
+                        "the browser is sent back to")
 
 
 @click.command()
@@ -68,6 +94,7 @@ def exchange(ctx: click.Context, verifier: str) -> None:
     """Exchange the code for tokens: JSON on stdout, saved when a settings file applies
     (GetOAuthAccessToken)."""
     config, method = _oauth(ctx)
+    _check_state(config, method, verifier)  # before anything else in the URL is acted on
     tokens = OAuthClient(method.app(config)).exchange(parse_verifier(verifier))
     if store := method.store(config):
         store.save(tokens)
