@@ -423,8 +423,8 @@ class Sandbox:
     def own_hosts(self) -> set[str]:
         """The Host values that name this sandbox: its address and localhost, with the port."""
         port = self._server.server_address[1] if self._server else self.port
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return {f"{host}:{port}", f"localhost:{port}"}
+        hosts = {self.host, "localhost"} | ({"127.0.0.1"} if self.host == "localhost" else set())
+        return {f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in hosts}
 
     @property
     def client_id(self) -> str:

@@ -103,10 +103,15 @@ def read_token(config: Mapping[str, Any]) -> str:
 def run_capped(argv: list[str], timeout: float) -> tuple[int, str]:
     """(exit status, standard output) of `argv`, run in its own process group: past `timeout`
     seconds, or past MAX_OUTPUT bytes of output, the whole group is killed."""
-    group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+    if os.name == "nt":
+        group: dict[str, Any] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    elif sys.version_info >= (3, 11):
+        group = {"process_group": 0}
+    else:
+        group = {"preexec_fn": os.setpgrp}
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                **group)  # type: ignore[call-overload]
+                                **group)
     except FileNotFoundError:
         raise AuthError(f"token_command: {argv[0]!r} was not found") from None
     except PermissionError:
@@ -148,7 +153,10 @@ def run_capped(argv: list[str], timeout: float) -> tuple[int, str]:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        if os.name == "nt":  # no process groups to signal: the command itself
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @hookimpl
