@@ -61,6 +61,9 @@ def test_a_redirect_url_with_another_state_is_refused_before_the_exchange(sb, tm
     last = run.stderr.strip().splitlines()[-1]
     assert run.returncode == 1 and last.startswith("tap-pipedrive: error:")
     assert "state" in last and "auth url" in last
+    query_only = run_tap(tmp_path, config, "auth", "exchange", "--verifier",
+                         forged.split("?", 1)[1])  # the query pasted without the URL
+    assert "state" in query_only.stderr.strip().splitlines()[-1]
     assert token_calls(sb) == 0  # the forged code was never sent
     assert not [s for s in issued_secrets(sb) if s in run.stderr + run.stdout]
 

@@ -76,9 +76,9 @@ def url(ctx: click.Context, state: str | None) -> None:
 def _check_state(config: Mapping[str, Any], method: OAuthMethod, verifier: str) -> None:
     """A whole redirect URL must carry a state `auth url` made here; a bare code has none."""
     value = verifier.strip()
-    if "://" not in value and not value.startswith("?"):
+    if "code=" not in value and "error=" not in value:  # a bare code (as parse_verifier sees it)
         return
-    state = parse_qs(urlparse(value).query if "://" in value else value[1:]).get("state")
+    state = parse_qs(urlparse(value).query if "://" in value else value.lstrip("?")).get("state")
     if not (state and _states(config, method).take(state[0])):
         raise AuthError("the redirect URL's state was not made by `tap-pipedrive auth url` "
                         "with this configuration in the last hour (a forged or stale URL, or "
