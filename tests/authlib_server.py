@@ -2,7 +2,7 @@
 sandbox): set up as Pipedrive documents its server (authorize and token endpoints at
 /oauth/authorize and /oauth/token, HTTP Basic client authentication only, `api_domain` in the
 token answer), with refresh-token rotation and reuse detection switched on: every refresh
-issues a new refresh token and spends the old one; presenting a spent one revokes the whole
+returns a new refresh token and spends the old one; presenting a spent one revokes the whole
 grant (every access and refresh token descended from the same authorization code).
 
     with StrictOAuthServer(api_domain=sb.url) as oauth:

@@ -40,7 +40,7 @@ class Tokens:
             raise AuthError("the OAuth server's answer holds no access_token")
         token_type = body.get("token_type")
         # RFC 6749 5.1: case-insensitive. Only Bearer can be used (RFC 6750); a missing type
-        # is taken as Bearer, the only kind Pipedrive issues.
+        # is taken as Bearer, the only kind Pipedrive hands out.
         if token_type is not None and str(token_type).lower() != "bearer":
             shown = "".join(c for c in str(token_type)[:40] if c.isprintable())
             raise AuthError(f"the OAuth server issued a token of type {shown!r}, not Bearer, "
