@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,6 +130,7 @@ def run_capped(argv: list[str], timeout: float) -> tuple[int, str]:
                 return
 
     reader = threading.Thread(target=read, daemon=True)
+    deadline = time.monotonic() + timeout
     reader.start()
     # EOF comes when every holder of the pipe has closed it: the command and its children.
     reader.join(timeout)
@@ -138,15 +140,16 @@ def run_capped(argv: list[str], timeout: float) -> tuple[int, str]:
         if too_big.is_set():
             raise AuthError(f"token_command printed more than {MAX_OUTPUT} bytes; it must "
                             "print the token only")
-        try:
-            returncode = proc.wait(timeout)  # stdout closed early: give it the same time again
+        try:  # it closed its output early: it has what is left of the timeout to exit
+            returncode = proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             raise AuthError(f"token_command did not finish within {timeout:g} s") from None
     finally:
         if proc.returncode is None:
             _kill_group(proc)
             proc.wait()
-        with contextlib.suppress(OSError):
+        reader.join(1)
+        if not reader.is_alive():  # closing under a blocked read would wait for it
             proc.stdout.close()  # type: ignore[union-attr]
     return returncode, output.decode("utf-8", "replace")
 
