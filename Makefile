@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test install lint schemas accounts-demo
+.PHONY: run test install lint schemas constraints accounts-demo
 
 run:            ## install, start the sandbox, meltano run tap-pipedrive target-duckdb, report
 	scripts/run.sh
@@ -8,8 +8,11 @@ test: install   ## install, lint, run every test (offline, against the sandbox)
 	.venv/bin/ruff check .
 	.venv/bin/pytest -q
 
-install:
+install:        ## .venv with the versions pinned in constraints.txt
 	scripts/install.sh
+
+constraints:    ## refresh constraints.txt from a fresh, unconstrained install (then run the tests)
+	scripts/update_constraints.sh
 
 schemas:        ## regenerate tap_pipedrive/schemas from Pipedrive's OpenAPI specs
 	.venv/bin/python scripts/generate_schemas.py $(SPEC_DIR)

@@ -14,9 +14,11 @@ pip_install() {
 }
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 pip_install --upgrade pip
-pip_install -e '.[test,dagster]' 'meltano==4.4.*'
+# constraints.txt pins the tested versions (refresh: make constraints); CONSTRAINTS= skips it.
+constraints=(); [[ -n "${CONSTRAINTS-constraints.txt}" ]] && constraints=(-c "${CONSTRAINTS-constraints.txt}")
+pip_install "${constraints[@]}" -e '.[test,dagster]' 'meltano==4.4.*'
 for plugin in plugins/*/; do
-  [[ -f "$plugin/pyproject.toml" ]] && pip_install -e "$plugin"
+  [[ -f "$plugin/pyproject.toml" ]] && pip_install "${constraints[@]}" -e "$plugin"
 done
 .venv/bin/tap-pipedrive --version >/dev/null
 echo "installed into .venv" >&2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tap_pipedrive.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_config_home(tmp_path_factory) -> Iterator[None]:
+    """The default OAuth settings folder (platformdirs) is a temporary one, never the user's:
+    for this process and every tap it starts."""
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = old
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ def oauth_config(sb: Sandbox, tmp_path: Path, **extra: Any) -> dict[str, Any]:
 BROWSER_SCRIPT = """#!{python}
 # A stand-in for the system browser: open the page and follow redirects, like a user who
 # clicks Allow. MODE=ignore never calls back; MODE=forge-state alters the state.
-import sys, urllib.request
+import sys, urllib.error, urllib.request
 from urllib.parse import urlencode, urlparse, parse_qs, urlunparse
 url = sys.argv[1]
 mode = {mode!r}
@@ -58,7 +58,10 @@ if mode == "forge-state":
     query = {{k: v[0] for k, v in parse_qs(parts.query).items()}}
     query["state"] = "forged"
     url = urlunparse(parts._replace(query=urlencode(query)))
-urllib.request.urlopen(url, timeout=30).read()
+try:
+    urllib.request.urlopen(url, timeout=30).read()
+except urllib.error.HTTPError:  # a page refused (a forged state): what a browser shows
+    pass
 """
 
 

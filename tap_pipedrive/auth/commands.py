@@ -9,6 +9,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
 
 import click
 import requests
@@ -19,7 +20,9 @@ from tap_pipedrive.auth.loopback import DEFAULT_TIMEOUT, login
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
+from tap_pipedrive.auth.session import OAuthSession
 from tap_pipedrive.auth.settings import SettingsFile, default_location
+from tap_pipedrive.auth.states import PendingStates
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
@@ -48,6 +51,11 @@ def _print_tokens(tokens: Tokens) -> None:
     click.echo(json.dumps(tokens.token_response()))
 
 
+def _states(config: Mapping[str, Any], method: OAuthMethod) -> PendingStates:
+    store = method.store(config)
+    return PendingStates(store.path if store else default_location())
+
+
 @click.command()
 @click.option("--state", help="Value Pipedrive sends back with the code (check it in your "
               "callback); random when omitted.")
@@ -56,7 +64,26 @@ def url(ctx: click.Context, state: str | None) -> None:
     """Print the authorization URL for callback_url (GetOAuthAuthorizationURL)."""
     config, method = _oauth(ctx)
     state = state or secrets.token_urlsafe(16)
-    click.echo(OAuthClient(method.app(config)).authorization_url(state))
+    authorization_url = OAuthClient(method.app(config)).authorization_url(state)
+    try:  # so that `auth exchange` can check a pasted redirect URL
+        _states(config, method).add(state)
+    except OSError as exc:
+        raise AuthError(f"cannot keep the state next to the OAuth settings file "
+                        f"({exc.strerror}); choose a writable oauth_settings_location") from None
+    click.echo(authorization_url)
+
+
+def _check_state(config: Mapping[str, Any], method: OAuthMethod, verifier: str) -> None:
+    """A whole redirect URL must carry a state `auth url` made here; a bare code has none."""
+    value = verifier.strip()
+    if "code=" not in value and "error=" not in value:  # a bare code (as parse_verifier sees it)
+        return
+    state = parse_qs(urlparse(value).query if "://" in value else value.lstrip("?")).get("state")
+    if not (state and _states(config, method).take(state[0])):
+        raise AuthError("the redirect URL's state was not made by `tap-pipedrive auth url` "
+                        "with this configuration in the last hour (a forged or stale URL, or "
+                        "one already used); run `auth url` again, open it, and paste the URL "
+                        "the browser is sent back to")
 
 
 @click.command()
@@ -67,6 +94,7 @@ def exchange(ctx: click.Context, verifier: str) -> None:
     """Exchange the code for tokens: JSON on stdout, saved when a settings file applies
     (GetOAuthAccessToken)."""
     config, method = _oauth(ctx)
+    _check_state(config, method, verifier)  # before anything else in the URL is acted on
     tokens = OAuthClient(method.app(config)).exchange(parse_verifier(verifier))
     if store := method.store(config):
         store.save(tokens)
@@ -83,16 +111,19 @@ def refresh(ctx: click.Context, refresh_token: str | None) -> None:
     (RefreshOAuthAccessToken)."""
     config, method = _oauth(ctx)
     store = method.store(config)
-    if refresh_token:
+    stored = store.load() if store else None
+    if refresh_token:  # this one, not what the file holds (unless another run writes it now)
         tokens = Tokens(access_token="", refresh_token=refresh_token)
     else:
-        tokens = method.known_tokens(config, store.load() if store else None)
+        tokens = method.known_tokens(config, stored)
     if not (tokens and tokens.refresh_token):
         raise AuthError("no refresh token: pass --refresh-token, set oauth_refresh_token, or "
                         "authorize first (auth login, or auth url and auth exchange)")
-    new = OAuthClient(method.app(config)).refresh(tokens)
+    # Under the file's lock, adopting what another run stored meanwhile (see session.py).
+    session = OAuthSession(OAuthClient(method.app(config)), tokens, store=store,
+                           may_refresh=True, stored=stored, report_rotation=False)
+    new = session.refresh_now()
     if store:
-        store.save(new)
         click.echo(f"Saved to {store.path}", err=True)
     _print_tokens(new)
 

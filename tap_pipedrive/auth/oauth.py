@@ -1,16 +1,23 @@
 """The OAuth client every OAuth method and `auth` command uses: authorization URL, code
 exchange and refresh against Pipedrive's OAuth server.
 
-Pipedrive authenticates the client with HTTP Basic (client id and secret) and takes a form
-body; codes live 5 minutes, access tokens about an hour, and refresh tokens do not rotate
-(the same one comes back, valid for another 60 days of disuse).
+Pipedrive authenticates the client with HTTP Basic (client id and secret, each
+form-urlencoded first, RFC 6749 section 2.3.1) and takes a form body; codes live 5 minutes,
+access tokens about an hour. Pipedrive documents that its refresh tokens do not rotate (the
+same one comes back, valid for another 60 days of disuse), but its error list has a refresh
+token "already exchanged", and other servers rotate: a new refresh token in an answer always
+replaces the old one, and the old one is taken as spent. Token calls that fail with a 5xx, a
+429 or a broken connection are retried with backoff, `max_retries` times.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import requests
 
@@ -20,6 +27,9 @@ from tap_pipedrive.errors import AuthError
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
 DEFAULT_CALLBACK_URL = "http://127.0.0.1:8765/callback"
 TIMEOUT = 30  # seconds for one call to the token endpoint
+MAX_BACKOFF = 60  # seconds, the longest wait between two token calls
+
+logger = logging.getLogger(__name__)
 
 REAUTHORIZE = (
     "authorize again: `tap-pipedrive auth login` (desktop), or `auth url` then "
@@ -39,6 +49,8 @@ class OAuthApp:
     client_secret: str = field(repr=False)
     redirect_uri: str = DEFAULT_CALLBACK_URL
     oauth_url: str = DEFAULT_OAUTH_URL
+    max_retries: int = 5  # token calls, like API calls
+    retry_backoff_seconds: float = 2
 
 
 def parse_verifier(value: str) -> str:
@@ -56,7 +68,15 @@ def parse_verifier(value: str) -> str:
                     "or the whole URL the browser was sent back to")
 
 
+def printable(text: str, limit: int = 100) -> str:
+    """Text from a callback or a pasted URL, safe for a terminal: no escape sequences, no
+    control or format characters, bounded."""
+    kept = "".join(c for c in str(text) if c.isprintable())
+    return kept[:limit] + ("..." if len(kept) > limit else "")
+
+
 def consent_error(error: str) -> str:
+    error = printable(error)
     if error == "user_denied":
         return ("access was denied on Pipedrive's consent page (error=user_denied); "
                 "authorize again and choose Allow")
@@ -72,8 +92,9 @@ class OAuthClient:
 
     def authorization_url(self, state: str) -> str:
         # No `scope`: Pipedrive takes the scopes from the app's settings in Developer Hub.
-        query = {"client_id": self.app.client_id, "redirect_uri": self.app.redirect_uri}
-        return f"{self.base}/oauth/authorize?{urlencode({**query, 'state': state})}"
+        query = {"response_type": "code", "client_id": self.app.client_id,
+                 "redirect_uri": self.app.redirect_uri, "state": state}
+        return f"{self.base}/oauth/authorize?{urlencode(query)}"
 
     def exchange(self, code: str) -> Tokens:
         """GetOAuthAccessToken: the authorization code (the verifier) for tokens."""
@@ -86,31 +107,62 @@ class OAuthClient:
         if not tokens.refresh_token:
             raise AuthError("no OAuth refresh token to refresh with; " + REAUTHORIZE)
         body = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
-        return Tokens.from_response(self._token(body, secrets=(tokens.refresh_token,)), tokens)
+        answer = self._token(body, secrets=(tokens.refresh_token,), rotates=tokens.rotates)
+        return Tokens.from_response(answer, tokens)
 
-    def _token(self, form: dict[str, str], secrets: tuple[str, ...]) -> dict[str, Any]:
+    def _token(self, form: dict[str, str], secrets: tuple[str, ...],
+               rotates: bool = False) -> dict[str, Any]:
         url = f"{self.base}/oauth/token"
-        try:
-            response = requests.post(
-                url,
-                data=form,
-                auth=(self.app.client_id, self.app.client_secret),
-                headers={"Accept": "application/json"},
-                timeout=TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            raise AuthError(
-                f"could not reach the OAuth server {url}: {type(exc).__name__}") from None
+        response = self._post(url, form)
         if response.status_code != 200:
             said = redact(_said(response), self.app.client_secret, *secrets)
-            raise token_error(form["grant_type"], response.status_code, said)
+            raise token_error(form["grant_type"], response.status_code, said, rotates)
         try:
             return response.json()
         except ValueError:
             raise AuthError(f"the OAuth server {url} answered 200 without JSON") from None
 
 
-def token_error(grant: str, status: int, said: str) -> AuthError:
+    def _post(self, url: str, form: dict[str, str]) -> requests.Response:
+        """One token call, retried on a 5xx, a 429 or a broken connection (bounded)."""
+        # RFC 6749 2.3.1: form-urlencode each credential before Basic; a no-op for
+        # Pipedrive's alphanumeric ones, required by servers that decode them.
+        auth = (quote(self.app.client_id, safe=""), quote(self.app.client_secret, safe=""))
+        retries = max(0, int(self.app.max_retries))
+        for attempt in range(retries + 1):
+            try:
+                response = requests.post(url, data=form, auth=auth, timeout=TIMEOUT,
+                                         headers={"Accept": "application/json"})
+            except requests.RequestException as exc:
+                response, failure = None, type(exc).__name__
+            else:
+                if response.status_code < 500 and response.status_code != 429:
+                    return response
+                failure = f"{response.status_code} {response.reason}".strip()
+            if attempt == retries:
+                break
+            wait = self._wait(attempt, response)
+            logger.warning("OAuth token call: retry %d of %d in %.1f s after %s from %s",
+                           attempt + 1, retries, wait, failure, url)
+            time.sleep(wait)
+        if response is None:
+            raise AuthError(f"could not reach the OAuth server {url}: {failure}"
+                            + (f" ({retries} retries)" if retries else ""))
+        raise AuthError(f"the OAuth server {url} answered {failure}"
+                        + (f" {retries + 1} times" if retries else "") + "; try again later")
+
+    def _wait(self, attempt: int, response: requests.Response | None) -> float:
+        retry_after = response.headers.get("Retry-After", "") if response is not None else ""
+        if retry_after.strip().isdigit():
+            return min(float(retry_after), MAX_BACKOFF)
+        base = float(self.app.retry_backoff_seconds)
+        return min(base * 2 ** attempt, MAX_BACKOFF) * random.uniform(0.5, 1.0)
+
+
+ROTATED = ("already exchanged", "already used", "reuse", "rotated")
+
+
+def token_error(grant: str, status: int, said: str, rotates: bool = False) -> AuthError:
     """Pipedrive's token-endpoint errors, said in terms of what to do next."""
     text = said.lower()
     if "has expired" in text and "code" in text:
@@ -122,10 +174,19 @@ def token_error(grant: str, status: int, said: str) -> AuthError:
     if "authorization_code" in text or (grant == "authorization_code" and "grant" in text):
         return AuthError("the authorization code was rejected: it is wrong or was already "
                          "used (each code works once); " + REAUTHORIZE)
-    if "refresh_token" in text or (grant == "refresh_token" and "grant" in text):
+    if "refresh" in text or (grant == "refresh_token" and "grant" in text):
+        reason = f" ({said})" if said else ""
+        if rotates or any(word in text for word in ROTATED):
+            return RefreshTokenRejected(
+                f"the OAuth refresh token was rejected as already used{reason}: the server "
+                "rotates refresh tokens and each works once, so another run or another copy "
+                "of the tokens spent it (a server with reuse detection then revokes the whole "
+                "authorization); let every run share one oauth_settings_location, and "
+                + REAUTHORIZE)
         return RefreshTokenRejected(
-            "the OAuth refresh token was rejected: it expires after 60 days without use or "
-            "when the app is uninstalled; " + REAUTHORIZE)
+            f"the OAuth refresh token was rejected{reason}: it expired (Pipedrive's expire "
+            "after 60 days without use), the app was uninstalled, or it was already exchanged "
+            "elsewhere; " + REAUTHORIZE)
     if "client" in text:
         return AuthError("Pipedrive rejected the OAuth client credentials: check "
                          "oauth_client_id and oauth_client_secret")

@@ -29,10 +29,8 @@ class OAuthHeadless(OAuthMethod):
     name = "oauth-headless"
     description = "OAuth app on a machine without a browser: a verifier or a copied settings file."
 
-    def starting_tokens(
-        self, config: Mapping[str, Any], store: SettingsFile | None
-    ) -> Tokens | None:
-        tokens = super().starting_tokens(config, store)
+    def starting_tokens(self, config: Mapping[str, Any], stored: Tokens | None) -> Tokens | None:
+        tokens = super().starting_tokens(config, stored)
         return None if _new_code(config, tokens) else tokens  # a new code replaces old tokens
 
     def obtainer(

@@ -3,9 +3,10 @@
 `initiate_oauth` (the connection guide's InitiateOAuth) decides what the tap may do itself:
 OFF uses the tokens it is given, REFRESH also refreshes them, GETANDREFRESH also obtains them
 through the browser when there are none (oauth-desktop only). Tokens come from the settings
-file or from the config; config tokens win unless they belong to the same authorization as
-the stored ones (same refresh token: Pipedrive's refresh tokens do not rotate), in which case
-the file holds the newer access token.
+file or from the config; the newest win. The stored ones are newer when the config carries
+the same refresh token (the file then holds a newer access token) or one the stored tokens
+replaced (the server rotated it: the file records digests of the refresh tokens it
+superseded). A refresh token the file never saw is newer: the application authorized again.
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def _given(config: Mapping[str, Any], key: str) -> str | None:
     return str(value).strip() if value else None
 
 
+def _number(config: Mapping[str, Any], key: str, default: float) -> Any:
+    value = config.get(key)
+    try:
+        return default if value is None else type(default)(value)
+    except (TypeError, ValueError):
+        return default  # the tap's settings check reports it
+
+
 class OAuthMethod(AuthMethod):
     """An OAuth method; subclasses choose defaults and how missing tokens are obtained."""
 
@@ -90,6 +99,8 @@ class OAuthMethod(AuthMethod):
             client_secret=_given(config, "oauth_client_secret"),
             redirect_uri=_given(config, "callback_url") or DEFAULT_CALLBACK_URL,
             oauth_url=_given(config, "oauth_url") or DEFAULT_OAUTH_URL,
+            max_retries=_number(config, "max_retries", 5),
+            retry_backoff_seconds=_number(config, "retry_backoff_seconds", 2),
         )
 
     def initiate(self, config: Mapping[str, Any]) -> str:
@@ -107,7 +118,9 @@ class OAuthMethod(AuthMethod):
     def known_tokens(self, config: Mapping[str, Any], stored: Tokens | None) -> Tokens | None:
         access = _given(config, "oauth_access_token")
         refresh = _given(config, "oauth_refresh_token")
-        if not (access or refresh) or (stored and refresh and stored.refresh_token == refresh):
+        if not (access or refresh):
+            return stored
+        if stored and refresh and (stored.refresh_token == refresh or stored.supersedes(refresh)):
             return stored
         # Age unknown: used until rejected; with only a refresh token, refreshed first.
         return Tokens(access_token=access or "", refresh_token=refresh)
@@ -117,16 +130,16 @@ class OAuthMethod(AuthMethod):
     def session(self, config: Mapping[str, Any]) -> OAuthSession:
         client, store = OAuthClient(self.app(config)), self.store(config)
         mode = self.initiate(config)
-        tokens = self.starting_tokens(config, store)
+        stored = store.load() if store else None
+        tokens = self.starting_tokens(config, stored)
         obtain = self.obtainer(config, client, mode, tokens)
         if tokens is None and obtain is None:
             raise self.no_tokens_error(store)
-        return OAuthSession(client, tokens, store=store, may_refresh=mode != OFF, obtain=obtain)
+        return OAuthSession(client, tokens, store=store, may_refresh=mode != OFF, obtain=obtain,
+                            stored=stored)
 
-    def starting_tokens(
-        self, config: Mapping[str, Any], store: SettingsFile | None
-    ) -> Tokens | None:
-        return self.known_tokens(config, store.load() if store else None)
+    def starting_tokens(self, config: Mapping[str, Any], stored: Tokens | None) -> Tokens | None:
+        return self.known_tokens(config, stored)
 
     def obtainer(
         self, config: Mapping[str, Any], client: OAuthClient, mode: str, tokens: Tokens | None

@@ -10,6 +10,7 @@ from typing import Any
 from tap_pipedrive.errors import AuthError
 
 LEEWAY = 120  # refresh this long before expiry, so a request never carries a dying token
+KEPT_DIGESTS = 20  # spent refresh tokens remembered (as digests) by a settings file
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Tokens:
     `expires_in` is None for a token handed over in the config (its age is unknown: it is
     used until Pipedrive rejects it). `code_sha256` names the authorization code the tokens
     came from, so a headless run can tell a new `oauth_verifier` from one already exchanged.
+    `rotated_from` holds digests of the refresh tokens these replaced, newest first: a config
+    that still carries one of them is older than these tokens. Non-empty: the server rotates.
     """
 
     access_token: str = field(repr=False)
@@ -29,22 +32,47 @@ class Tokens:
     api_domain: str | None = None
     token_type: str = "Bearer"
     code_sha256: str | None = None
+    rotated_from: tuple[str, ...] = ()
 
     @classmethod
     def from_response(cls, body: dict[str, Any], previous: Tokens | None = None) -> Tokens:
-        if not body.get("access_token"):
+        if not isinstance(body, dict) or not body.get("access_token"):
             raise AuthError("the OAuth server's answer holds no access_token")
+        token_type = body.get("token_type")
+        # RFC 6749 5.1: case-insensitive. Only Bearer can be used (RFC 6750); a missing type
+        # is taken as Bearer, the only kind Pipedrive hands out.
+        if token_type is not None and str(token_type).lower() != "bearer":
+            shown = "".join(c for c in str(token_type)[:40] if c.isprintable())
+            raise AuthError(f"the OAuth server issued a token of type {shown!r}, not Bearer, "
+                            "which tap-pipedrive cannot use; check oauth_url")
         kept = previous or cls(access_token="")
+        refresh = body.get("refresh_token") or kept.refresh_token  # kept if left out
+        rotated = kept.rotated_from
+        if kept.refresh_token and refresh != kept.refresh_token:  # rotated: the old one is spent
+            rotated = (code_digest(kept.refresh_token), *rotated)[:KEPT_DIGESTS]
+        try:
+            expires_in = float(body["expires_in"]) if body.get("expires_in") else None
+        except (TypeError, ValueError):
+            expires_in = None  # used until rejected, like a token of unknown age
         return cls(
-            access_token=body["access_token"],
-            # Pipedrive re-issues the same refresh token; keep ours if one is ever left out.
-            refresh_token=body.get("refresh_token") or kept.refresh_token,
-            expires_in=float(body["expires_in"]) if body.get("expires_in") else None,
+            access_token=str(body["access_token"]),
+            refresh_token=refresh,
+            expires_in=expires_in,
             scope=body.get("scope") or kept.scope,
             api_domain=body.get("api_domain") or kept.api_domain,
-            token_type=body.get("token_type") or "Bearer",
+            token_type="Bearer",
             code_sha256=kept.code_sha256,
+            rotated_from=rotated,
         )
+
+    @property
+    def rotates(self) -> bool:
+        """The server has replaced a refresh token of this authorization at least once."""
+        return bool(self.rotated_from)
+
+    def supersedes(self, refresh_token: str | None) -> bool:
+        """`refresh_token` is one these tokens replaced (so it is spent)."""
+        return bool(refresh_token) and code_digest(refresh_token) in self.rotated_from
 
     @property
     def expires_at(self) -> float | None:
@@ -65,7 +93,9 @@ class Tokens:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tokens:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["rotated_from"] = tuple(fields.get("rotated_from") or ())
+        return cls(**fields)
 
     def token_response(self) -> dict[str, Any]:
         """The token response as Pipedrive shapes it (what `auth exchange`/`refresh` print)."""

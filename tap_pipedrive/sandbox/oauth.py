@@ -13,7 +13,7 @@ import html
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -46,6 +46,8 @@ class OAuthState:
     token_ttl: int = 3599
     code_ttl: int = 300
     deny_consent: bool = False
+    # Another authorization server's tokens: token -> None (valid) or the 401's text.
+    bearer_check: Callable[[str], str | None] | None = None
     _codes: dict[str, _Code] = field(default_factory=dict)
     _access: dict[str, float] = field(default_factory=dict)  # token -> expiry (epoch)
     _refresh: set[str] = field(default_factory=set)
@@ -139,6 +141,8 @@ class OAuthState:
 
     def check_access(self, token: str) -> str | None:
         """None if the access token is valid, else the error text for the 401."""
+        if self.bearer_check is not None:
+            return self.bearer_check(token)
         expires_at = self._access.get(token)
         if expires_at is None:
             return "unauthorized access"

@@ -29,7 +29,12 @@ OAuth (point the tap's `oauth_url` at the sandbox URL):
     POST /oauth/token   form body; grant_type=authorization_code (code, redirect_uri) or
                         refresh_token (refresh_token); client auth by HTTP Basic or body
 
-Admin (no auth, loopback clients only; JSON in, JSON out as {"success": true, "data": ...}):
+Admin (no auth, loopback clients only; JSON in, JSON out as {"success": true, "data": ...}).
+Admin and OAuth requests must name the sandbox in Host (127.0.0.1:PORT or localhost:PORT, so a
+DNS-rebinding page cannot reach them) and carry no foreign Origin (so a page in the user's
+browser cannot post to them): 403 otherwise. Every request's Content-Length is checked
+(missing on POST: 411; not a number: 400; over 1 MiB: 413) before any body is read, and a
+connection that stalls is dropped after 30 s. The request log keeps the newest 100,000 calls.
 
     POST /_sandbox/touch     {"entity": "deals", "ids": [1, 2], "update_time": null}
     POST /_sandbox/create    {"entity": "deals", "count": 3, "update_time": null}
@@ -52,6 +57,7 @@ access log holds method, path without query and status, at DEBUG level only.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ipaddress
 import json
@@ -97,6 +103,25 @@ JSON = "application/json; charset=utf-8"
 
 def _encode(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+MAX_BODY = 1 << 20  # bytes; admin and OAuth bodies are small
+REQUEST_LOG_SIZE = 100_000  # entries kept in `requests`, the newest
+
+
+def _content_length(method: str, values: list[str] | None) -> tuple[int, tuple[int, str] | None]:
+    """(body length, None) or (0, (status, why)): never trust the header blindly."""
+    if not values:
+        if method in ("POST", "PUT"):
+            return 0, (411, "Length Required")
+        return 0, None
+    value = values[0].strip()
+    if len(set(values)) != 1 or not (value.isascii() and value.isdigit()):
+        return 0, (400, "Bad Request: invalid Content-Length")
+    length = int(value)
+    if length > MAX_BODY:
+        return 0, (413, "Payload Too Large")
+    return length, None
 
 
 class _Server(ThreadingHTTPServer):
@@ -158,7 +183,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         self.route_path = parts.path
         self.query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
+        length, refusal = _content_length(self.command, self.headers.get_all("Content-Length"))
+        if refusal is None and not parts.path.startswith("/api/"):
+            refusal = self._foreign()
+        if refusal is not None:  # answered without reading a body: the connection closes
+            self.close_connection = True
+            self.route_path, self.auth_kind, self.fault, self.logged = parts.path, None, None, True
+            self._json(refusal[0], error_envelope(refusal[1], refusal[0]),
+                       {"Connection": "close"})
+            return
         self.body = self.rfile.read(length) if length else b""
         self.auth_kind: str | None = None
         self.fault: str | None = None
@@ -182,6 +215,18 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("sandbox error on %s %s", self.command, parts.path)
             self._json(500, error_envelope("Internal server error", 500))
         self._log_once()
+
+    def _foreign(self) -> tuple[int, str] | None:
+        """Admin and OAuth endpoints answer only requests addressed to this sandbox (a Host
+        a DNS-rebinding page cannot forge) from no web page but its own (Origin)."""
+        host = self.headers.get("Host", "").strip().lower()
+        if host not in self.server.sandbox.own_hosts():
+            return 403, "Forbidden: Host is not this sandbox's address"
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {
+                f"http://{h}" for h in self.server.sandbox.own_hosts()}:
+            return 403, "Forbidden: cross-origin requests are refused"
+        return None
 
     def _log_once(self) -> None:
         """Log the request; before its answer goes out when possible, so that a client that
@@ -370,7 +415,8 @@ class Sandbox:
         self.latency = float(latency)
         self.page_cache = PageCache(page_cache_mb) if page_cache_mb > 0 else None
         self.replay = Replay.load(replay) if replay is not None else None
-        self._requests: list[dict[str, Any]] = []
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=REQUEST_LOG_SIZE)  # a ring: a long-running sandbox keeps the newest
         self._requests_lock = threading.Lock()
         self.active = 0  # API calls being served now
         self._server: _Server | None = None
@@ -382,6 +428,12 @@ class Sandbox:
             raise RuntimeError("the sandbox is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._server.server_address[1]}"
+
+    def own_hosts(self) -> set[str]:
+        """The Host values that name this sandbox: its address and localhost, with the port."""
+        port = self._server.server_address[1] if self._server else self.port
+        hosts = {self.host, "localhost"} | ({"127.0.0.1"} if self.host == "localhost" else set())
+        return {f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in hosts}
 
     @property
     def client_id(self) -> str:

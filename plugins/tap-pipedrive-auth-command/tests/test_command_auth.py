@@ -102,3 +102,60 @@ def test_failing_command_is_one_line_error(sb, tmp_path, command, says):
     assert last.startswith("tap-pipedrive: error:"), run.stderr
     assert "token_command" in last and says in last
     assert SECRET not in run.stderr + run.stdout
+
+
+def test_status_never_shows_the_command_line_arguments(tmp_path):
+    command = f"my-helper --password {SECRET} --token={SECRET}"
+    run = tap(tmp_path, {"auth_method": "command", "token_command": command}, "auth", "status")
+    assert run.returncode == 0, run.stderr
+    assert "token_command: my-helper" in run.stdout
+    assert SECRET not in run.stdout + run.stderr
+
+
+GRANDCHILD = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(300)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (killed, not yet reaped by init) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][0] != "Z"
+
+
+def test_timed_out_command_is_killed_with_its_children(sb, tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    command = shlex.join([sys.executable, "-c", GRANDCHILD, str(pid_file)])
+    run = tap(tmp_path, {"auth_method": "command", "token_command": command,
+                         "token_command_timeout": 2, "api_url": sb.url})
+    pid = int(pid_file.read_text())
+    try:
+        assert run.returncode == 1
+        assert "did not finish within 2 s" in run.stderr.strip().splitlines()[-1]
+        import time
+        for _ in range(50):  # the kill is sent before the tap exits; reaping may lag
+            if not alive(pid):
+                break
+            time.sleep(0.1)
+        assert not alive(pid), "the command's child outlived the timeout"
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
+def test_output_over_the_cap_is_refused(sb, tmp_path):
+    code = "import sys; sys.stdout.write('x' * 50_000_000)"
+    command = shlex.join([sys.executable, "-c", code])
+    run = tap(tmp_path, {"auth_method": "command", "token_command": command,
+                         "api_url": sb.url})
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-pipedrive: error:") and "more than" in last, run.stderr
