@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import cached_property
 from typing import Any
@@ -11,9 +12,18 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
+from singer_sdk.singerlib import StateMessage
 
 from tap_pipedrive import config as settings
-from tap_pipedrive import custom_fields, inputs, performance, prefetch, progress, ratelimit
+from tap_pipedrive import (
+    custom_fields,
+    inputs,
+    interrupt,
+    performance,
+    prefetch,
+    progress,
+    ratelimit,
+)
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
@@ -119,10 +129,27 @@ class TapPipedrive(Tap):
             raise
         finally:  # failed and stopped runs too: workers stopped, one table, odd values
             self.prefetcher.close()
+            if isinstance(failure, interrupt.Interrupted):
+                self._write_interrupted_state()
             usage, notes = self.rate_limiter.summary()
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
                 self.logger.warning(line)
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGINT/SIGTERM (the SDK's handler exits 0): stop the sync with `Interrupted`;
+        sync_all writes the state reached and the command line exits 130/143."""
+        interrupt.handle(signum)
+
+    def _write_interrupted_state(self) -> None:
+        """The state of what was emitted, from which a run resumes with nothing lost."""
+        for stream in self.streams.values():
+            rewind = getattr(stream, "rewind_pending_children", None)
+            if rewind is not None:
+                rewind()
+        # Always the last message, even when equal to an earlier STATE (the SDK's state writer
+        # skips repeats): whoever keeps the last STATE line keeps this one.
+        self.write_message(StateMessage(value=copy.deepcopy(self.state)))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

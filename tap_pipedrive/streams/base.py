@@ -153,9 +153,12 @@ class BatchingParent(PipedriveStream):
         batch: list[Any] = []
         seen = self.__dict__.setdefault("_parents_seen", set())  # across partitions too
         for record in super().get_records(context):
-            yield record  # resumes once the SDK has processed (and written) the record
             ident = record.get("id")
-            if ident is None or (self.dedupe_children and ident in seen):
+            counted = ident is not None and not (self.dedupe_children and ident in seen)
+            if counted and not batch:  # the state before the batch's first parent
+                self._state_before_batch = copy.deepcopy(self.stream_state)
+            yield record  # resumes once the SDK has processed (and written) the record
+            if not counted:
                 continue
             if self.dedupe_children:
                 seen.add(ident)
@@ -163,8 +166,22 @@ class BatchingParent(PipedriveStream):
             if len(batch) >= self.child_batch_size:
                 self._sync_children({PARENT_IDS: batch})  # SDK-internal, stable in 0.54
                 batch = []
+                self._state_before_batch = None
         if batch:
             self._sync_children({PARENT_IDS: batch})
+        self._state_before_batch = None
+
+    _state_before_batch: dict | None = None
+
+    def rewind_pending_children(self) -> None:
+        """A run stopped between a parent's record and its children's batch (a signal): the
+        parent's bookmark goes back to before the batch, so the next run reads those parents
+        and their children again instead of skipping the children."""
+        if self._state_before_batch is not None:
+            state = self.stream_state
+            state.clear()
+            state.update(self._state_before_batch)
+            self._state_before_batch = None
 
 
 class ChildStream(PipedriveStream):
