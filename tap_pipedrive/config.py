@@ -57,6 +57,15 @@ def common_settings(auth_methods: list[str]) -> list[th.Property]:
             th.DateTimeType,
             description="Earliest update_time to extract on a first run (RFC 3339).",
         ),
+        th.Property(
+            "unknown_settings",
+            th.StringType,
+            default="error",
+            allowed_values=["error", "warn"],
+            description="What a setting name the tap does not know does: error (the run "
+            "does not start: a misspelt start_date would backfill from the beginning and "
+            "spend the day's API budget) or warn (a warning line, and the setting is ignored).",
+        ),
     ]
 
 

@@ -66,10 +66,27 @@ class TapPipedrive(Tap):
             super().__init__(config=config, setup_mapper=False, **kwargs)
         except ConfigValidationError:  # the SDK's lines would echo values, secrets included
             raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
+        self._check_settings(validated=kwargs.get("validate_config", True))
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message
         if setup_mapper:
             self.setup_mapper()
+
+    def _check_settings(self, validated: bool) -> None:
+        """What the schema cannot say, before any output: real dates, and no setting name
+        the tap does not know (with the closest known name)."""
+        if validated and (problems := inputs.config_errors(self._config, self.config_jsonschema)):
+            raise ConfigError(problems)
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)  # stream maps, flattening: the SDK's own settings
+        unknown = inputs.unknown_settings(self._config, schema["properties"])
+        if not unknown:
+            return
+        if self._config.get("unknown_settings") == "warn":
+            for line in unknown:
+                self.logger.warning("%s (ignored: unknown_settings=warn)", line)
+            return
+        raise ConfigError("; ".join(unknown) + " (set unknown_settings=warn to run anyway)")
 
     @classproperty
     def _env_var_config(cls) -> dict[str, Any]:

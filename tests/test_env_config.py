@@ -38,6 +38,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "company_domain": ("acme", "acme"),
     "api_url": ("http://127.0.0.1:9", "http://127.0.0.1:9"),
     "start_date": ("2024-01-31T00:00:00Z", "2024-01-31T00:00:00Z"),
+    "unknown_settings": ("warn", "warn"),
     "api_token": ("env-token", "env-token"),
     "token_command": ("echo env-token", "echo env-token"),
     "token_command_kind": ("bearer", "bearer"),
@@ -512,6 +513,7 @@ PARSED_ONLY = {
     "sdk_conformance": "by design the output is the same with and without it",
     "progress_interval": "progress lines depend on timing; tests/test_progress.py covers them",
     "max_parallel_requests": "by design records, order and state are the same whatever it is",
+    "unknown_settings": "no unknown name can come from the environment: only known ones are read",
 }
 
 
