@@ -98,10 +98,22 @@ class TapPipedrive(Tap):
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
 
+    discovering = False  # set by run_discovery
+
+    def run_discovery(self) -> str:
+        self.discovering = True
+        return super().run_discovery()
+
     @cached_property
     def connection(self) -> Connection:
         method = registry().get(self.config.get("auth_method") or settings.DEFAULT_AUTH_METHOD)
-        return method.connect(self.config)
+        config: Any = self.config
+        if self.discovering:
+            # Discovery (also Meltano's, before `invoke tap-pipedrive:login`) never logs in,
+            # refreshes or exchanges a code: it uses credentials usable as they are, or the
+            # catalog goes without typed custom fields (custom_fields.py says so).
+            config = {**config, "initiate_oauth": "OFF", "oauth_verifier": None}
+        return method.connect(config)
 
     @cached_property
     def api_base(self) -> str:
