@@ -90,6 +90,8 @@ class OAuthSession:
     def _refresh_unless_done(self, stale_access_token: str) -> None:
         current = self._tokens
         assert current is not None
+        if current.access_token != stale_access_token and current.is_fresh():
+            return  # this run (another thread) has refreshed it already
         if self.store is None:
             self._tokens = self._refreshed(current)
             return
@@ -97,7 +99,8 @@ class OAuthSession:
             latest = self.store.load()
             if (latest and latest.refresh_token == current.refresh_token  # same authorization
                     and latest.access_token != stale_access_token and latest.is_fresh()):
-                logger.info("Using the OAuth access token another run has just refreshed")
+                if latest.access_token != current.access_token:  # not this run's own
+                    logger.info("Using the OAuth access token another run has just refreshed")
                 self._tokens = latest
                 return
             self._save(self._refreshed(current))
