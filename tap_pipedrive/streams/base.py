@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cache, cached_property
@@ -103,6 +105,26 @@ class IncrementalV1Stream(V1Stream):
         return params
 
 
+UNSORTED_WARNING = "Stream is assumed to be unsorted"
+_newest_first = threading.local()  # the newest-first stream the main thread is reading
+
+
+class _NameUnsortedStream(logging.Filter):
+    """The SDK warns that a stream "is assumed to be unsorted" without saying which: name
+    it, and say what it means here. Only newest-first streams are unsorted (the incremental
+    ones read ascending declare `is_sorted`), so the warning is true where it shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = getattr(_newest_first, "name", None)
+        if name and isinstance(record.msg, str) and record.msg.startswith(UNSORTED_WARNING):
+            record.msg = (f"{name}: {record.msg} (it is read newest first: an interrupted run "
+                          "reads it again from its last bookmark, nothing is lost)")
+        return True
+
+
+logging.getLogger("singer_sdk").addFilter(_NameUnsortedStream())
+
+
 class NewestFirstStream(PipedriveStream):
     """Sorted by update_time on the server, not filtered: newest first, stop at the bookmark.
 
@@ -120,7 +142,11 @@ class NewestFirstStream(PipedriveStream):
     def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
         self._since = self.get_starting_timestamp(context)
         self._passed_bookmark = False
-        yield from super().get_records(context)
+        _newest_first.name = self.name
+        try:
+            yield from super().get_records(context)
+        finally:
+            _newest_first.name = None
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **self.newest_first_params}
