@@ -5,6 +5,7 @@ selection. Fast and offline, apart from one discovery against the sandbox."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from helpers import TAP, run_tap, sandbox_config
+from ruamel.yaml import YAML
 
 from tap_pipedrive.auth.cli import auth
 from tap_pipedrive.auth.oauth_method import OAuthMethod
@@ -49,7 +50,9 @@ def tap_settings() -> dict[str, dict]:
 
 @cache
 def extractor() -> dict[str, Any]:
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    # YAML 1.2, as Meltano reads it (ruamel): its style writes `value: OFF`, a string there
+    # and a boolean to a YAML 1.1 reader.
+    project = YAML(typ="safe").load((ROOT / "meltano.yml").read_text())
     (plugin,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-pipedrive"]
     return plugin
 
@@ -60,7 +63,7 @@ def meltano_settings() -> dict[str, dict]:
 
 def expected_kind(prop: dict) -> str:
     if prop.get("secret"):
-        return "password"
+        return "string"  # and `sensitive: true`: Meltano 4 rewrites `kind: password` so
     if "enum" in prop:
         return "options"
     if prop.get("format") == "date-time":
@@ -100,11 +103,11 @@ def test_plugin_settings_are_left_out_on_purpose():
     assert builtin_methods == {"basic", "oauth-desktop", "oauth-headless", "oauth-web"}
 
 
-def test_secrets_are_passwords_and_sensitive():
+def test_secrets_are_sensitive():
     for name, prop in tap_settings().items():
         setting = meltano_settings()[name]
         secret = bool(prop.get("secret"))
-        assert (setting["kind"] == "password") == secret, name
+        assert setting["kind"] != "password", name  # Meltano 4 writes `string` + sensitive
         assert bool(setting.get("sensitive")) == secret, name
 
 
@@ -184,6 +187,32 @@ def test_meltano_reads_the_definition(tmp_path):
         assert ", ".join(sorted(group)) in listed.stdout
     for name in tap_settings():
         assert f"[env: TAP_PIPEDRIVE_{name.upper()}]" in listed.stdout, name
+
+
+@pytest.mark.skipif(not MELTANO.exists(), reason="meltano is not installed")
+def test_meltano_config_set_changes_only_the_value(tmp_path):
+    """meltano.yml is in Meltano's own style: `meltano config set` (as the README says)
+    adds the value and changes nothing else; unset gives back the file as it was."""
+    original = (ROOT / "meltano.yml").read_text()
+    (tmp_path / "meltano.yml").write_text(original)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TAP_PIPEDRIVE_", "MELTANO_"))}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+    def meltano(*args: str) -> str:
+        done = subprocess.run([str(MELTANO), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return (tmp_path / "meltano.yml").read_text()
+
+    changed = meltano("config", "set", "tap-pipedrive", "start_date", "2024-01-01")
+    diff = [line for line in difflib.unified_diff(original.splitlines(), changed.splitlines(),
+                                                  lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert diff == ["+    config:", "+      start_date: '2024-01-01'"], diff
+    assert meltano("config", "unset", "tap-pipedrive", "start_date") == original
+    assert meltano("config", "set", "tap-pipedrive", "api_token", "t0ken") == original  # .env
+    assert "t0ken" in (tmp_path / ".env").read_text()
 
 
 def test_select_is_the_taps_default_selection(shared_sandbox, tmp_path):
