@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,35 @@ def test_plain_singer_recipe_works_on_a_first_run_and_keeps_the_state(shared_san
     assert first == len(shared_sandbox.data.records("deals")) + len(
         shared_sandbox.data.records("users"))
     assert second < first  # the second run started from the kept state
+
+
+def headings(readme: str, level: str = "## ") -> list[str]:
+    fence, found = False, []
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and line.startswith(level):
+            found.append(line[len(level):].strip())
+    return found
+
+
+def anchor(title: str) -> str:
+    """GitHub's anchor of a heading."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def test_table_of_contents_lists_every_section_in_order():
+    readme = (ROOT / "README.md").read_text()
+    toc = readme.split("**Contents**", 1)[1].split("\n## ", 1)[0]
+    links = re.findall(r"^- \[([^\]]+)\]\(#([^)]+)\)", toc, flags=re.MULTILINE)
+    sections = headings(readme)
+    assert [title for title, _ in links] == sections
+    assert all(target == anchor(title) for title, target in links)
+
+
+def test_first_hour_sections_come_before_the_reference():
+    sections = headings((ROOT / "README.md").read_text())
+    first = ["Quickstart: two commands", "Using it", "Configuration", "Authentication",
+             "Exit codes", "Troubleshooting"]
+    reference = ["Streams", "Speed and cost"]
+    assert max(sections.index(s) for s in first) < min(sections.index(s) for s in reference)
