@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -92,7 +93,7 @@ class SingerGroup(click.Group, SingerCommand):
         try:
             return super().main(*args, **kwargs)
         except Interrupted as exc:  # SIGINT/SIGTERM: the state reached is written (tap.py)
-            click.echo(f"tap-pipedrive: error: {exc.args[0]}", err=True)
+            click.echo(f"tap-pipedrive: error: {exc.describe()}", err=True)
             sys.exit(exc.exit_code)
         except USER_ERRORS as exc:
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
@@ -105,6 +106,8 @@ class SingerGroup(click.Group, SingerCommand):
         # Here, not in main(): click's main() turns a closed stdout into a silent exit 1.
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C before the tap set its handler (tap.py)
+            raise Interrupted(signal.SIGINT) from None
         except Exception as exc:
             if not _closed_output(exc):
                 raise

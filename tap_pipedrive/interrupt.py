@@ -24,9 +24,13 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
     def __init__(self, signum: int) -> None:
         self.signum = signum
         self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
-        name = NAMES.get(signum, f"signal {signum}")
-        super().__init__(f"interrupted by {name}; state saved, run again with the last STATE "
-                         "to resume")
+        self.state_saved = False  # set once the final STATE is written (TapPipedrive.sync_all)
+        super().__init__(f"interrupted by {NAMES.get(signum, f'signal {signum}')}")
+
+    def describe(self) -> str:
+        if self.state_saved:
+            return f"{self.args[0]}; state saved, run again with the last STATE to resume"
+        return f"{self.args[0]} before any record was written; run again"
 
 
 class _Guard:

@@ -160,6 +160,7 @@ class TapPipedrive(Tap):
             self.prefetcher.close()
             if isinstance(failure, interrupt.Interrupted):
                 self._write_interrupted_state()
+                failure.state_saved = True
             usage, notes = self.rate_limiter.summary()
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():

@@ -232,3 +232,22 @@ def test_select_is_the_taps_default_selection(shared_sandbox, tmp_path):
     assert set(selected) == defaults
     assert {"deals", "persons", "custom_field_mappings"} <= defaults
     assert "deal_changelog" not in defaults and "roles" not in defaults
+
+
+def test_readme_maps_meltanos_group_numbers_to_auth_methods():
+    """Meltano numbers settings groups (they cannot be named): the README's table says which
+    auth method each number is, with the group's settings in meltano.yml's order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**Settings groups.**", 1)[1].split("\n- **", 1)[0]
+    rows = [line.split("|")[1:4] for line in section.splitlines()
+            if line.strip().startswith("|") and line.split("|")[1].strip().isdigit()]
+    table = {int(n): ([s.strip() for s in settings.split(",")], method.strip())
+             for n, method, settings in rows}
+    groups = extractor()["settings_group_validation"]
+    assert sorted(table) == list(range(1, len(groups) + 1))
+    methods = set(tap_settings()["auth_method"]["enum"])
+    for number, group in enumerate(groups, start=1):
+        settings, method = table[number]
+        assert settings == list(group), number
+        assert method.split()[0] in methods, method
+        assert ("auth_method" in group) == (method.split()[0] != "basic"), number
