@@ -26,7 +26,8 @@ fi
 
 mkdir -p output
 .venv/bin/meltano install
-.venv/bin/meltano run tap-pipedrive "$TARGET"
-report_python=.venv/bin/python
-[[ "$TARGET" == target-duckdb ]] && report_python=.meltano/loaders/target-duckdb/venv/bin/python
-"$report_python" scripts/report.py "$TARGET"
+# Before and after: what this run read and changed (a rerun is incremental: it says so).
+.venv/bin/python scripts/report.py snapshot "$TARGET"
+# Its log (stderr) also goes to output/last-run.log, for the report; stdout stays as it is.
+{ .venv/bin/meltano run tap-pipedrive "$TARGET" 2>&1 1>&3 | tee output/last-run.log >&2; } 3>&1
+.venv/bin/python scripts/report.py report "$TARGET" output/last-run.log

@@ -8,6 +8,8 @@ SingerCommand keeps every Singer behaviour and adds subcommands.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from typing import Any
 
@@ -19,6 +21,7 @@ from singer_sdk.plugin_base import SingerCommand
 
 from tap_pipedrive.client import RESUME
 from tap_pipedrive.errors import ConfigError, TapPipedriveError
+from tap_pipedrive.interrupt import Interrupted
 
 # Errors a user can act on: one line on stderr and exit 1 (75 when the run stopped at a
 # budget and only needs running again later), never a traceback.
@@ -71,16 +74,50 @@ def _budget_stop(exc: BaseException) -> BaseException | None:
     return None
 
 
+EXIT_CLOSED_OUTPUT = 1  # an error: the target stopped reading (its own log says why)
+
+
+def _closed_output(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, BrokenPipeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class SingerGroup(click.Group, SingerCommand):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().main(*args, **kwargs)
+        except Interrupted as exc:  # SIGINT/SIGTERM: the state reached is written (tap.py)
+            click.echo(f"tap-pipedrive: error: {exc.describe()}", err=True)
+            sys.exit(exc.exit_code)
         except USER_ERRORS as exc:
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
             # still a budget stop: its own words and exit code.
             exc = _budget_stop(exc) or exc
             click.echo(f"tap-pipedrive: error: {describe(exc)}", err=True)
             sys.exit(getattr(exc, "exit_code", 1))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Here, not in main(): click's main() turns a closed stdout into a silent exit 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C before the tap set its handler (tap.py)
+            raise Interrupted(signal.SIGINT) from None
+        except Exception as exc:
+            if not _closed_output(exc):
+                raise
+        # `| head`, a target that crashed: nothing more can reach stdout; point it at
+        # /dev/null so that the interpreter's last flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo("tap-pipedrive: error: the output was closed (the target stopped reading "
+                   "Singer messages: see its log); run again with the last STATE it saved to "
+                   "resume", err=True)
+        sys.exit(EXIT_CLOSED_OUTPUT)
 
 
 def build_group(base: click.Command, logger: Any) -> SingerGroup:

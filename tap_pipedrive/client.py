@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import timezone
 from functools import cached_property
@@ -47,6 +48,7 @@ CLOUDFLARE = ("Pipedrive's firewall (Cloudflare) blocked the request: a 403 HTML
 
 
 RESUME = "run again with the last state to resume from the page that failed"
+_retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backoff_handler
 
 
 class ConnectionFailed(TapPipedriveError):
@@ -154,13 +156,26 @@ class PipedriveStream(RESTStream[Any]):
             limiter.acquire(self.name, self.request_cost)
             try:
                 return func(prepared_request, context)
+            except requests.exceptions.ConnectionError:
+                limiter.unanswered(self.name, self.request_cost)  # Pipedrive never saw it
+                raise
             finally:
                 limiter.release()
 
         return backoff.on_exception(
             self.backoff_wait_generator, RETRIED, max_tries=self.backoff_max_tries,
-            on_backoff=self.backoff_handler, jitter=self.backoff_jitter, logger=None,
+            on_backoff=self.backoff_handler, on_giveup=self._gave_up,
+            jitter=self.backoff_jitter, logger=None,
         )(paced)
+
+    def _gave_up(self, details: Any) -> None:
+        """Retries spent on connecting: the API is unreachable for every stream, so the
+        other threads stop now (ratelimit.unreachable) rather than retry the same outage."""
+        exc = details.get("exception")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            self._tap.rate_limiter.unreachable(ConnectionFailed(
+                f"{_connection_problem(exc)} on GET {self.path} (gave up after "
+                f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
 
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
@@ -180,11 +195,15 @@ class PipedriveStream(RESTStream[Any]):
             exc = yield wait
 
     def backoff_jitter(self, value: float) -> float:
-        return value  # the generator above already jitters
+        """The generator already jitters. backoff sleeps what this returns, which cannot be
+        cut short: 0, and backoff_handler waits `value` itself (rate_limiter.pause)."""
+        _retry_wait.value = value
+        return 0.0
 
     def backoff_handler(self, details: Any) -> None:
-        """One warning line per retry; never a URL query or header."""
+        """One warning line per retry; never a URL query or header. Then the retry's wait."""
         self._tap.rate_limiter.retried(self.name)
+        wait = getattr(_retry_wait, "value", 0.0)
         exc = details.get("exception")
         if isinstance(exc, RetriableAPIError):
             reason = str(exc.args[0]) if exc.args else type(exc).__name__
@@ -192,7 +211,8 @@ class PipedriveStream(RESTStream[Any]):
             reason = f"{type(exc).__name__} calling GET {self.path}"
         self.logger.warning("%s: retry %d of %d in %.1f s after: %s", self.name,
                             details.get("tries", 0), self.backoff_max_tries() - 1,
-                            details.get("wait", 0.0), reason)
+                            wait, reason)
+        self._tap.rate_limiter.pause(wait)
 
     def iter_pages(self, context: dict | None) -> Iterator[requests.Response]:
         """The stream's pages, each requested once the one before it is read (its cursor or

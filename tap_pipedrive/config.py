@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dotenv import dotenv_values
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 
 from tap_pipedrive.errors import ConfigError
+
+logger = logging.getLogger("tap-pipedrive")
 
 DEFAULT_AUTH_METHOD = "basic"
 
@@ -57,6 +63,15 @@ def common_settings(auth_methods: list[str]) -> list[th.Property]:
             th.DateTimeType,
             description="Earliest update_time to extract on a first run (RFC 3339).",
         ),
+        th.Property(
+            "unknown_settings",
+            th.StringType,
+            default="error",
+            allowed_values=["error", "warn"],
+            description="What a setting name the tap does not know does: error (the run "
+            "does not start: a misspelt start_date would backfill from the beginning and "
+            "spend the day's API budget) or warn (a warning line, and the setting is ignored).",
+        ),
     ]
 
 
@@ -92,7 +107,11 @@ def env_config(schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     typed = {name: kind for name, prop in properties.items() if (kind := _env_kind(prop))}
     as_text = {name: {"type": ["string", "null"]} if name in typed else prop
                for name, prop in properties.items()}
-    values = parse_environment_config({**schema, "properties": as_text}, prefix)
+    load_dotenv(Path.cwd() / ".env", prefix)
+    # os.devnull: the SDK would also read a .env found by walking up from its own files
+    # (the virtual environment's project) and let it override exported variables.
+    values = parse_environment_config({**schema, "properties": as_text}, prefix,
+                                      dotenv_path=os.devnull)
     for name, kind in typed.items():
         if isinstance(values.get(name), str):
             if values[name].strip():
@@ -100,6 +119,23 @@ def env_config(schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
             else:  # `TAP_PIPEDRIVE_MAX_TOKENS_PER_RUN=` leaves the setting unset
                 del values[name]
     return normalize(values)
+
+
+def load_dotenv(path: Path, prefix: str) -> None:
+    """`<prefix>*` variables from the .env file in the current directory (a Meltano
+    project's), for those not exported: an exported variable always wins, and a .env that
+    says otherwise is named in a warning. No other .env is read (none found by walking up
+    directories)."""
+    if not path.is_file():
+        return
+    for name, value in dotenv_values(path).items():
+        if not name.startswith(prefix) or value is None:
+            continue
+        if name not in os.environ:
+            os.environ[name] = value
+        elif os.environ[name] != value:
+            logger.warning("%s is exported and also set in %s: the exported value is used",
+                           name, path)
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -384,12 +384,15 @@ class CustomFieldRegistry:
                     self.tap.api_base  # noqa: B018 - raises without usable settings
                     self.tap.connection  # noqa: B018
                 except TapPipedriveError as exc:
-                    logger.warning(
-                        "Discovery without usable credentials (%s): the catalog lists custom "
-                        "fields as the untyped `custom_fields` object. Discover with "
-                        "credentials to get one typed column per custom field.", exc)
-                    self._available = False
+                    self._unusable(exc)
         return self._available
+
+    def _unusable(self, exc: Exception) -> None:
+        logger.warning(
+            "Discovery without usable credentials (%s): the catalog lists custom "
+            "fields as the untyped `custom_fields` object. Discover with "
+            "credentials to get one typed column per custom field.", exc)
+        self._available = False
 
     def items(self, source: type[Stream]) -> list[dict[str, Any]]:
         """Every item of a *Fields endpoint (fetched on first use, then cached); copies."""
@@ -430,6 +433,11 @@ class CustomFieldRegistry:
             return None
         try:
             items = self.items(source)
+        except AuthError as exc:  # e.g. an expired OAuth token discovery may not refresh
+            if getattr(self.tap, "config_validated", True):
+                raise
+            self._unusable(exc)
+            return None
         except FieldsUnavailable as exc:
             self._log_once(("unavailable", stream.name), logging.WARNING,
                            "%s: no custom field columns: %s. The stream keeps the untyped "

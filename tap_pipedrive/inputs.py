@@ -4,7 +4,9 @@ say in one line what is wrong. Messages never carry a setting's value unless it 
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,10 +26,31 @@ class InputError(ConfigError):
 
 
 def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
-    """The settings' schema violations as one line, values left out."""
+    """The settings' schema violations as one line, values left out: types, choices,
+    minimums, and date-times that are real dates (the SDK checks no format)."""
     validator = jsonschema.validators.validator_for(schema)(schema)
-    problems = [_describe(error, schema) for error in validator.iter_errors(dict(config))]
-    return "invalid settings: " + "; ".join(sorted(set(problems))) if problems else ""
+    problems = {_describe(error, schema) for error in validator.iter_errors(dict(config))}
+    for name, prop in (schema.get("properties") or {}).items():
+        value = config.get(name)
+        if prop.get("format") == "date-time" and isinstance(value, str) and value.strip() \
+                and re.match(DATE_TIME, value) and not _is_datetime(value):
+            problems.add(f"{name} is not a real date-time (e.g. 2024-01-31T00:00:00Z)")
+    return "invalid settings: " + "; ".join(sorted(problems)) if problems else ""
+
+
+UNKNOWN_SETTINGS = ("error", "warn")
+
+
+def unknown_settings(config: Mapping[str, Any], known: Iterable[str]) -> list[str]:
+    """A line per setting name the tap does not have, naming the closest one it has: a
+    misspelt start_date would otherwise backfill from the beginning, unnoticed."""
+    known = set(known)
+    lines = []
+    for name in sorted(set(config) - known, key=str):
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        lines.append(f"unknown setting {str(name)[:80]}"
+                     + (f"; did you mean {close[0]}?" if close else ""))
+    return lines
 
 
 # Date-times as RFC 3339 (a date alone is accepted too): the SDK does not check formats.

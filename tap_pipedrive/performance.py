@@ -8,6 +8,8 @@ from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
+from tap_pipedrive import interrupt
+
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
     """msgspec's encoder, without a flush (a system call) after every RECORD: stdout is
@@ -15,9 +17,16 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     it covers, and at exit."""
 
     def write_message(self, message: singer.Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, singer.RecordMessage):
-            sys.stdout.flush()
+        guard = interrupt.guard  # a signal meanwhile waits until the line is out
+        guard.writing = True
+        try:
+            sys.stdout.buffer.write(self.format_message(message))
+            if not isinstance(message, singer.RecordMessage):
+                sys.stdout.flush()
+        finally:
+            guard.writing = False
+        if guard.pending is not None:
+            interrupt.raise_pending()
 
 
 def settings() -> list[th.Property]:

@@ -32,6 +32,7 @@ from typing import Any
 from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
 
+from tap_pipedrive.interrupt import NAMES, Interrupted
 from tap_pipedrive.ratelimit import DailyBudgetSpent, RunCapReached, Usage
 
 logger = logging.getLogger("tap-pipedrive")
@@ -247,6 +248,8 @@ def outcome(failure: BaseException | None) -> str:
         return "stopped at max_tokens_per_run, state saved"
     if isinstance(failure, DailyBudgetSpent):
         return "stopped: the daily API budget is spent, state saved"
+    if isinstance(failure, Interrupted):
+        return f"interrupted by {NAMES.get(failure.signum, failure.signum)}, state saved"
     if isinstance(failure, KeyboardInterrupt):
         return "interrupted"
     return "failed"

@@ -147,6 +147,8 @@ class RateLimiter:
         self._requests_sent = self._newest_answered = 0
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
         self._stopped: DailyBudgetSpent | None = None
+        self._unreachable: Exception | None = None  # a request gave up: the API is unreachable
+        self._unreachable_event = threading.Event()
         self.usage: dict[str, Usage] = {}
 
     # --- before a request ---------------------------------------------------------------
@@ -157,6 +159,8 @@ class RateLimiter:
         with self._lock:  # check and count at once: threads cannot pass the cap together
             if self._stopped is not None:
                 raise type(self._stopped)(*self._stopped.args)
+            if self._unreachable is not None:
+                raise type(self._unreachable)(*self._unreachable.args)
             spent = self.tokens
             if self.token_cap is not None and spent + cost > self.token_cap:
                 raise RunCapReached(
@@ -266,6 +270,24 @@ class RateLimiter:
             "State is saved: run again after the reset to resume"
         )
         return self._stopped
+
+    def unanswered(self, stream: str, cost: int) -> None:
+        """The request never reached Pipedrive (no connection): its tokens were not spent."""
+        with self._lock:
+            self.usage.setdefault(stream, Usage()).tokens -= cost
+
+    def unreachable(self, error: Exception) -> None:
+        """A request gave up on connecting: every other request (any thread) stops with
+        `error` at its next attempt, and retry waits end now, instead of each stream
+        spending its own retries on the same outage."""
+        with self._lock:
+            if self._unreachable is None:
+                self._unreachable = error
+        self._unreachable_event.set()
+
+    def pause(self, seconds: float) -> None:
+        """A retry's wait, cut short when the API is found unreachable."""
+        self._unreachable_event.wait(seconds)
 
     def retried(self, stream: str) -> None:
         with self._lock:

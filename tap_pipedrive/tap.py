@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import cached_property
 from typing import Any
@@ -11,9 +12,18 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
+from singer_sdk.singerlib import StateMessage
 
 from tap_pipedrive import config as settings
-from tap_pipedrive import custom_fields, inputs, performance, prefetch, progress, ratelimit
+from tap_pipedrive import (
+    custom_fields,
+    inputs,
+    interrupt,
+    performance,
+    prefetch,
+    progress,
+    ratelimit,
+)
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
@@ -56,10 +66,27 @@ class TapPipedrive(Tap):
             super().__init__(config=config, setup_mapper=False, **kwargs)
         except ConfigValidationError:  # the SDK's lines would echo values, secrets included
             raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
+        self._check_settings(validated=kwargs.get("validate_config", True))
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message
         if setup_mapper:
             self.setup_mapper()
+
+    def _check_settings(self, validated: bool) -> None:
+        """What the schema cannot say, before any output: real dates, and no setting name
+        the tap does not know (with the closest known name)."""
+        if validated and (problems := inputs.config_errors(self._config, self.config_jsonschema)):
+            raise ConfigError(problems)
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)  # stream maps, flattening: the SDK's own settings
+        unknown = inputs.unknown_settings(self._config, schema["properties"])
+        if not unknown:
+            return
+        if self._config.get("unknown_settings") == "warn":
+            for line in unknown:
+                self.logger.warning("%s (ignored: unknown_settings=warn)", line)
+            return
+        raise ConfigError("; ".join(unknown) + " (set unknown_settings=warn to run anyway)")
 
     @classproperty
     def _env_var_config(cls) -> dict[str, Any]:
@@ -71,10 +98,22 @@ class TapPipedrive(Tap):
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
 
+    discovering = False  # set by run_discovery
+
+    def run_discovery(self) -> str:
+        self.discovering = True
+        return super().run_discovery()
+
     @cached_property
     def connection(self) -> Connection:
         method = registry().get(self.config.get("auth_method") or settings.DEFAULT_AUTH_METHOD)
-        return method.connect(self.config)
+        config: Any = self.config
+        if self.discovering:
+            # Discovery (also Meltano's, before `invoke tap-pipedrive:login`) never logs in,
+            # refreshes or exchanges a code: it uses credentials usable as they are, or the
+            # catalog goes without typed custom fields (custom_fields.py says so).
+            config = {**config, "initiate_oauth": "OFF", "oauth_verifier": None}
+        return method.connect(config)
 
     @cached_property
     def api_base(self) -> str:
@@ -119,10 +158,28 @@ class TapPipedrive(Tap):
             raise
         finally:  # failed and stopped runs too: workers stopped, one table, odd values
             self.prefetcher.close()
+            if isinstance(failure, interrupt.Interrupted):
+                self._write_interrupted_state()
+                failure.state_saved = True
             usage, notes = self.rate_limiter.summary()
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
                 self.logger.warning(line)
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGINT/SIGTERM (the SDK's handler exits 0): stop the sync with `Interrupted`;
+        sync_all writes the state reached and the command line exits 130/143."""
+        interrupt.handle(signum)
+
+    def _write_interrupted_state(self) -> None:
+        """The state of what was emitted, from which a run resumes with nothing lost."""
+        for stream in self.streams.values():
+            rewind = getattr(stream, "rewind_pending_children", None)
+            if rewind is not None:
+                rewind()
+        # Always the last message, even when equal to an earlier STATE (the SDK's state writer
+        # skips repeats): whoever keeps the last STATE line keeps this one.
+        self.write_message(StateMessage(value=copy.deepcopy(self.state)))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

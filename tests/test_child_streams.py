@@ -96,6 +96,21 @@ def test_child_selected_without_its_parent(make_sandbox, tmp_path):
     assert len(run.records["deal_products"]) == len(sb.data.records("deal_products"))
 
 
+def test_a_thread_in_two_folders_is_one_record_listing_both(make_sandbox, tmp_path):
+    """A full-table stream emits a primary key once per run: mail threads are listed per
+    folder, and one in two folders is one record whose `folders` names both."""
+    sb = make_sandbox(records=1000, seed=37, burst_limit=0)
+    truth = {t["id"]: t["folders"] for t in sb.data.records("mail_threads")}
+    assert len(truth) == 100 and any(len(f) == 2 for f in truth.values())
+    catalog = select(discover(tmp_path, {"api_url": sb.url, "api_token": sb.api_token}),
+                     ["mail_threads"])
+    run = sync(tmp_path, sb.url, catalog)
+    threads = run.records["mail_threads"]
+    assert len(threads) == 100
+    assert {t["id"]: sorted(t["folders"]) for t in threads} == {
+        i: sorted(f) for i, f in truth.items()}
+
+
 def test_a_parent_listed_twice_is_asked_about_once(make_sandbox, tmp_path):
     sb = make_sandbox(records=200, seed=37, burst_limit=0)  # 20 threads, some in two folders
     catalog = select(discover(tmp_path, {"api_url": sb.url, "api_token": sb.api_token}),
@@ -103,7 +118,9 @@ def test_a_parent_listed_twice_is_asked_about_once(make_sandbox, tmp_path):
     sb.reset_requests()
     run = sync(tmp_path, sb.url, catalog)
     threads = [t["id"] for t in run.records["mail_threads"]]
-    assert len(threads) > len(set(threads))  # listed in two folders
+    listed = [r for r in sb.requests if r["path"] == "/api/v1/mailbox/mailThreads"]
+    assert len({r["query"]["folder"] for r in listed}) == 4
+    assert len(threads) == len(set(threads))  # emitted once, though listed in two folders
     asked = [r["path"] for r in sb.requests if r["path"].endswith("/mailMessages")]
     assert sorted(asked) == sorted(
         f"/api/v1/mailbox/mailThreads/{t}/mailMessages" for t in set(threads))

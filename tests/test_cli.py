@@ -106,3 +106,44 @@ def test_wrongly_typed_setting(tmp_path):
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
     assert "start_date" in run.stderr
+
+
+def test_impossible_start_date_is_refused_before_any_output(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "api_url": "http://127.0.0.1:9",
+                             "start_date": "2025-13-01T00:00:00Z"})
+    assert_one_line_error(run, "start_date is not a real date-time")
+    assert run.stdout == ""  # no SCHEMA, nothing
+
+
+def test_misspelt_setting_is_named_with_the_closest_one(tmp_path):
+    run = run_tap(tmp_path, {"api_token": "x", "api_url": "http://127.0.0.1:9",
+                             "start_dat": "2025-01-01T00:00:00Z"})
+    assert_one_line_error(run, "unknown setting start_dat; did you mean start_date?",
+                          "unknown_settings=warn")
+    assert run.stdout == ""
+    found = run_tap(tmp_path, {"start_dat": "2025-01-01"}, "--discover")
+    assert_one_line_error(found, "unknown setting start_dat; did you mean start_date?")
+
+
+def test_unknown_settings_warn_runs_with_a_warning(shared_sandbox, tmp_path):
+    config = sandbox_config(shared_sandbox.url, unknown_settings="warn", colour="blue")
+    run = run_tap(tmp_path, config, "--discover")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unknown setting colour (ignored: unknown_settings=warn)" in run.stderr
+
+
+def test_sdk_and_plugin_settings_are_known(shared_sandbox, tmp_path):
+    """The SDK's built-in settings and those an installed auth plugin adds are not unknown."""
+    config = sandbox_config(
+        shared_sandbox.url, stream_maps={}, stream_map_config={}, faker_config={},
+        flattening_enabled=False, flattening_max_depth=1, flattening_separator="__",
+        flattening_max_key_length=60, batch_config=None, progress_interval=10,
+        unknown_settings="error", start_date="2024-02-29")
+    run = run_tap(tmp_path, config, "--discover")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unknown setting" not in run.stderr
+    about = json.loads(run_tap(tmp_path, None, "--about", "--format", "json").stdout)
+    if "token_command" in about["settings"]["properties"]:  # the example plugin, installed
+        plugin = {"auth_method": "command", "token_command": "true", "api_url": "http://x"}
+        found = run_tap(tmp_path, plugin, "--discover")
+        assert found.returncode == 0 and "unknown setting" not in found.stderr, found.stderr

@@ -38,6 +38,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "company_domain": ("acme", "acme"),
     "api_url": ("http://127.0.0.1:9", "http://127.0.0.1:9"),
     "start_date": ("2024-01-31T00:00:00Z", "2024-01-31T00:00:00Z"),
+    "unknown_settings": ("warn", "warn"),
     "api_token": ("env-token", "env-token"),
     "token_command": ("echo env-token", "echo env-token"),
     "token_command_kind": ("bearer", "bearer"),
@@ -512,6 +513,7 @@ PARSED_ONLY = {
     "sdk_conformance": "by design the output is the same with and without it",
     "progress_interval": "progress lines depend on timing; tests/test_progress.py covers them",
     "max_parallel_requests": "by design records, order and state are the same whatever it is",
+    "unknown_settings": "no unknown name can come from the environment: only known ones are read",
 }
 
 
@@ -520,3 +522,48 @@ def test_setting_from_env_takes_effect(name, shared_sandbox, catalog, make_sandb
     if name not in about_settings():
         pytest.skip(f"the tap has no setting {name} (a plugin not installed?)")
     PROOFS[name](Proof(shared_sandbox, catalog, make_sandbox, tmp_path))
+
+
+# -- .env: the current directory's only, and never over an exported variable ----------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tap_in(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([TAP, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**clean_env(), **env}, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def dotenv_above_the_venv():
+    """A .env beside the virtual environment, as `meltano config set` writes one in the
+    project: python-dotenv's find_dotenv, walking up from the SDK's files, finds it."""
+    path = ROOT / ".env"
+    if path.exists():
+        pytest.skip(f"{path} exists; this test would overwrite it")
+    path.write_text(f"{PREFIX}API_TOKEN={TOKEN}\n")
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def test_a_dotenv_found_by_walking_up_is_not_read(shared_sandbox, catalog, tmp_path,
+                                                  dotenv_above_the_venv):
+    wrong = {PREFIX + "API_URL": shared_sandbox.url, PREFIX + "API_TOKEN": "wrong-exported",
+             PREFIX + "MAX_RETRIES": "0"}
+    done = tap_in(tmp_path, "--config", "ENV", "--catalog", catalog("users"), env=wrong)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "401" in done.stderr.strip().splitlines()[-1]
+
+
+def test_the_current_directorys_dotenv_never_overrides_an_exported_variable(
+        shared_sandbox, catalog, tmp_path):
+    (tmp_path / ".env").write_text(f"{PREFIX}API_TOKEN=from-the-dotenv\n"
+                                   f"{PREFIX}API_URL={shared_sandbox.url}\n")
+    exported = {PREFIX + "API_TOKEN": TOKEN}
+    done = tap_in(tmp_path, "--config", "ENV", "--catalog", catalog("users"), env=exported)
+    assert done.returncode == 0, done.stderr[-2000:]  # API_URL from .env, the token exported
+    assert records(done.stdout, "users")
+    assert (f"{PREFIX}API_TOKEN is exported and also set in {tmp_path / '.env'}: the "
+            "exported value is used") in done.stderr

@@ -5,6 +5,7 @@ selection. Fast and offline, apart from one discovery against the sandbox."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from helpers import TAP, run_tap, sandbox_config
+from ruamel.yaml import YAML
 
 from tap_pipedrive.auth.cli import auth
 from tap_pipedrive.auth.oauth_method import OAuthMethod
@@ -49,7 +50,9 @@ def tap_settings() -> dict[str, dict]:
 
 @cache
 def extractor() -> dict[str, Any]:
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    # YAML 1.2, as Meltano reads it (ruamel): its style writes `value: OFF`, a string there
+    # and a boolean to a YAML 1.1 reader.
+    project = YAML(typ="safe").load((ROOT / "meltano.yml").read_text())
     (plugin,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-pipedrive"]
     return plugin
 
@@ -60,7 +63,7 @@ def meltano_settings() -> dict[str, dict]:
 
 def expected_kind(prop: dict) -> str:
     if prop.get("secret"):
-        return "password"
+        return "string"  # and `sensitive: true`: Meltano 4 rewrites `kind: password` so
     if "enum" in prop:
         return "options"
     if prop.get("format") == "date-time":
@@ -100,11 +103,11 @@ def test_plugin_settings_are_left_out_on_purpose():
     assert builtin_methods == {"basic", "oauth-desktop", "oauth-headless", "oauth-web"}
 
 
-def test_secrets_are_passwords_and_sensitive():
+def test_secrets_are_sensitive():
     for name, prop in tap_settings().items():
         setting = meltano_settings()[name]
         secret = bool(prop.get("secret"))
-        assert (setting["kind"] == "password") == secret, name
+        assert setting["kind"] != "password", name  # Meltano 4 writes `string` + sensitive
         assert bool(setting.get("sensitive")) == secret, name
 
 
@@ -186,6 +189,32 @@ def test_meltano_reads_the_definition(tmp_path):
         assert f"[env: TAP_PIPEDRIVE_{name.upper()}]" in listed.stdout, name
 
 
+@pytest.mark.skipif(not MELTANO.exists(), reason="meltano is not installed")
+def test_meltano_config_set_changes_only_the_value(tmp_path):
+    """meltano.yml is in Meltano's own style: `meltano config set` (as the README says)
+    adds the value and changes nothing else; unset gives back the file as it was."""
+    original = (ROOT / "meltano.yml").read_text()
+    (tmp_path / "meltano.yml").write_text(original)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TAP_PIPEDRIVE_", "MELTANO_"))}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+    def meltano(*args: str) -> str:
+        done = subprocess.run([str(MELTANO), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return (tmp_path / "meltano.yml").read_text()
+
+    changed = meltano("config", "set", "tap-pipedrive", "start_date", "2024-01-01")
+    diff = [line for line in difflib.unified_diff(original.splitlines(), changed.splitlines(),
+                                                  lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert diff == ["+    config:", "+      start_date: '2024-01-01'"], diff
+    assert meltano("config", "unset", "tap-pipedrive", "start_date") == original
+    assert meltano("config", "set", "tap-pipedrive", "api_token", "t0ken") == original  # .env
+    assert "t0ken" in (tmp_path / ".env").read_text()
+
+
 def test_select_is_the_taps_default_selection(shared_sandbox, tmp_path):
     """Meltano selects every stream unless `select:` says otherwise; meltano.yml selects what
     the tap's catalog marks `selected-by-default`, no more, no less."""
@@ -203,3 +232,22 @@ def test_select_is_the_taps_default_selection(shared_sandbox, tmp_path):
     assert set(selected) == defaults
     assert {"deals", "persons", "custom_field_mappings"} <= defaults
     assert "deal_changelog" not in defaults and "roles" not in defaults
+
+
+def test_readme_maps_meltanos_group_numbers_to_auth_methods():
+    """Meltano numbers settings groups (they cannot be named): the README's table says which
+    auth method each number is, with the group's settings in meltano.yml's order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**Settings groups.**", 1)[1].split("\n- **", 1)[0]
+    rows = [line.split("|")[1:4] for line in section.splitlines()
+            if line.strip().startswith("|") and line.split("|")[1].strip().isdigit()]
+    table = {int(n): ([s.strip() for s in settings.split(",")], method.strip())
+             for n, method, settings in rows}
+    groups = extractor()["settings_group_validation"]
+    assert sorted(table) == list(range(1, len(groups) + 1))
+    methods = set(tap_settings()["auth_method"]["enum"])
+    for number, group in enumerate(groups, start=1):
+        settings, method = table[number]
+        assert settings == list(group), number
+        assert method.split()[0] in methods, method
+        assert ("auth_method" in group) == (method.split()[0] != "basic"), number

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cache, cached_property
@@ -103,6 +105,26 @@ class IncrementalV1Stream(V1Stream):
         return params
 
 
+UNSORTED_WARNING = "Stream is assumed to be unsorted"
+_newest_first = threading.local()  # the newest-first stream the main thread is reading
+
+
+class _NameUnsortedStream(logging.Filter):
+    """The SDK warns that a stream "is assumed to be unsorted" without saying which: name
+    it, and say what it means here. Only newest-first streams are unsorted (the incremental
+    ones read ascending declare `is_sorted`), so the warning is true where it shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = getattr(_newest_first, "name", None)
+        if name and isinstance(record.msg, str) and record.msg.startswith(UNSORTED_WARNING):
+            record.msg = (f"{name}: {record.msg} (it is read newest first: an interrupted run "
+                          "reads it again from its last bookmark, nothing is lost)")
+        return True
+
+
+logging.getLogger("singer_sdk").addFilter(_NameUnsortedStream())
+
+
 class NewestFirstStream(PipedriveStream):
     """Sorted by update_time on the server, not filtered: newest first, stop at the bookmark.
 
@@ -120,7 +142,11 @@ class NewestFirstStream(PipedriveStream):
     def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
         self._since = self.get_starting_timestamp(context)
         self._passed_bookmark = False
-        yield from super().get_records(context)
+        _newest_first.name = self.name
+        try:
+            yield from super().get_records(context)
+        finally:
+            _newest_first.name = None
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **self.newest_first_params}
@@ -153,9 +179,12 @@ class BatchingParent(PipedriveStream):
         batch: list[Any] = []
         seen = self.__dict__.setdefault("_parents_seen", set())  # across partitions too
         for record in super().get_records(context):
-            yield record  # resumes once the SDK has processed (and written) the record
             ident = record.get("id")
-            if ident is None or (self.dedupe_children and ident in seen):
+            counted = ident is not None and not (self.dedupe_children and ident in seen)
+            if counted and not batch:  # the state before the batch's first parent
+                self._state_before_batch = copy.deepcopy(self.stream_state)
+            yield record  # resumes once the SDK has processed (and written) the record
+            if not counted:
                 continue
             if self.dedupe_children:
                 seen.add(ident)
@@ -163,8 +192,22 @@ class BatchingParent(PipedriveStream):
             if len(batch) >= self.child_batch_size:
                 self._sync_children({PARENT_IDS: batch})  # SDK-internal, stable in 0.54
                 batch = []
+                self._state_before_batch = None
         if batch:
             self._sync_children({PARENT_IDS: batch})
+        self._state_before_batch = None
+
+    _state_before_batch: dict | None = None
+
+    def rewind_pending_children(self) -> None:
+        """A run stopped between a parent's record and its children's batch (a signal): the
+        parent's bookmark goes back to before the batch, so the next run reads those parents
+        and their children again instead of skipping the children."""
+        if self._state_before_batch is not None:
+            state = self.stream_state
+            state.clear()
+            state.update(self._state_before_batch)
+            self._state_before_batch = None
 
 
 class ChildStream(PipedriveStream):

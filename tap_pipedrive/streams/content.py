@@ -36,7 +36,8 @@ class CallLogsStream(V1Stream):
 
 
 class MailThreadsStream(BatchingParent, V1Stream):
-    # One listing per folder; a thread in two folders comes twice (same id).
+    # One listing per folder; a thread in two folders is listed twice (same id), and
+    # emitted once: its `folders` lists every folder it is in (post_process).
     name = "mail_threads"
     path = "/api/v1/mailbox/mailThreads"
     primary_keys = ("id",)
@@ -50,6 +51,24 @@ class MailThreadsStream(BatchingParent, V1Stream):
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **(context or {})}
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        """One record per thread and run: a repeat from a later folder's listing is dropped
+        (a full-table stream must not emit a primary key twice); the folder it was listed in
+        is in `folders` (Pipedrive's list of the thread's folders, completed if need be)."""
+        emitted = self.__dict__.setdefault("_emitted", set())
+        ident = row.get("id")
+        if ident is not None:
+            if ident in emitted:
+                return None
+            emitted.add(ident)
+        folder = (context or {}).get("folder")
+        folders = row.get("folders")
+        if folder and isinstance(folders, list) and folder not in folders:
+            row["folders"] = [*folders, folder]
+        elif folder and folders is None:
+            row["folders"] = [folder]
+        return super().post_process(row, context)
 
 
 STREAMS = [NotesStream, FilesStream, CallLogsStream, MailThreadsStream]
