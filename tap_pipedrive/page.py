@@ -9,6 +9,7 @@ each byte is still parsed once: msgspec skims past the records while checking th
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -39,12 +40,21 @@ class BadBody(ValueError):
 
 class Page:
     def __init__(self, content: bytes) -> None:
+        # Checked here (maybe in a prefetch worker, where a bad body is retried), not when
+        # the records are parsed: skimming `data` does not check its strings' UTF-8.
+        if not content.isascii():
+            try:
+                content.decode("utf-8")  # ~0.1 ms per MB
+            except UnicodeDecodeError:
+                raise BadBody("with a body that is not valid UTF-8") from None
         try:
             self.envelope = _ENVELOPE.decode(content)
         except msgspec.ValidationError:
             raise BadBody("without its data envelope") from None
         except msgspec.DecodeError:
             raise BadBody("with a body that is not valid JSON (cut short?)") from None
+        except RecursionError:  # msgspec's own depth limit, met long before the stack's end
+            raise BadBody("with JSON nested too deep to read") from None
         if not len(self.envelope.data):
             raise BadBody("without its data envelope")
         if self.envelope.success is False:
@@ -65,11 +75,24 @@ class Page:
 
     def data(self) -> Any:
         """The records (or whatever `data` holds), parsed now."""
-        return _VALUES.decode(self.envelope.data)
+        return _decode(self.envelope.data)
 
     def document(self) -> Any:
         """The whole answer, parsed (for the few streams that read more than `data`)."""
-        return _VALUES.decode(self._content)
+        return _decode(self._content)
+
+
+def _decode(raw: Any) -> Any:
+    """JSON already checked by the envelope's skim. msgspec refuses integers beyond 64 bits,
+    which the skim lets pass: those are read by the standard library instead (exact)."""
+    try:
+        return _VALUES.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    try:
+        return json.loads(bytes(raw), parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise BadBody("with a body that cannot be read as JSON") from None
 
 
 def attach(response: requests.Response, content: bytes) -> Page:
