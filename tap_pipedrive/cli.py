@@ -17,6 +17,7 @@ import simplejson
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.plugin_base import SingerCommand
 
+from tap_pipedrive import redact
 from tap_pipedrive.client import RESUME
 from tap_pipedrive.errors import ConfigError, TapPipedriveError
 
@@ -73,13 +74,14 @@ def _budget_stop(exc: BaseException) -> BaseException | None:
 
 class SingerGroup(click.Group, SingerCommand):
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        redact.install()  # before anything logs; the secrets are added once read
         try:
             return super().main(*args, **kwargs)
         except USER_ERRORS as exc:
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
             # still a budget stop: its own words and exit code.
             exc = _budget_stop(exc) or exc
-            click.echo(f"tap-pipedrive: error: {describe(exc)}", err=True)
+            click.echo(f"tap-pipedrive: error: {redact.mask(describe(exc))}", err=True)
             sys.exit(getattr(exc, "exit_code", 1))
 
 
