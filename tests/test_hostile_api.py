@@ -344,3 +344,19 @@ def test_integers_beyond_64_bits_are_read_exactly():
 
     body = page.Page(b'{"success":true,"data":[{"id":123456789012345678901234567890,"v":1.5}]}')
     assert body.data() == [{"id": 123456789012345678901234567890, "v": page.Decimal("1.5")}]
+
+
+def test_the_adapter_itself_sends_nowhere_else():
+    """The OAuth signer resends through the adapter (not the session): it refuses too."""
+    import requests
+
+    from tap_pipedrive.transport import OffHostRedirect, api_session
+
+    with HostileServer(host="127.0.0.2") as elsewhere:
+        session = api_session("http://127.0.0.1:9", 5)
+        request = requests.Request("GET", elsewhere.url + PATH,
+                                   headers={"Authorization": "Bearer x"}).prepare()
+        with pytest.raises(OffHostRedirect, match=r"credentials go only to the API at "
+                                                  r"http://127\.0\.0\.1:9"):
+            session.get_adapter(request.url).send(request)
+    assert elsewhere.requests == []
