@@ -177,7 +177,7 @@ class GuardedAdapter(HTTPAdapter):
             _current.watchdog = None
             if response.raw is not None and response.raw.connection is not None:
                 watchdog.watch(response.raw.connection)  # a proxy's connection, say
-            if not stream:
+            if not stream:  # (a caller that streams reads the body itself, unbounded)
                 self._read(response)
         except requests.RequestException:
             if watchdog.stop():

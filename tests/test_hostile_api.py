@@ -71,6 +71,16 @@ def test_redirect_to_another_host_sends_no_credential(tmp_path, activities, stat
     assert api.url in line and elsewhere.url in line and "redirected" in line
 
 
+def test_auth_test_follows_the_same_rule(tmp_path):
+    with HostileServer(host="127.0.0.2") as elsewhere, \
+            HostileServer(lambda r: Reply(302, headers={"Location": elsewhere.url + r.path})
+                          ) as api:
+        run = run_tap(tmp_path, settings(api.url), "auth", "test", timeout=RUN_TIMEOUT)
+    assert elsewhere.requests == []
+    assert run.returncode == 1
+    assert elsewhere.url in one_line(run)
+
+
 def test_oauth_refresh_and_resend_stay_on_the_api_host(tmp_path, activities):
     """A 401 from the other host would make the tap refresh and send the new Bearer token
     there; nothing may reach it, and the token endpoint is not asked for a new token."""
