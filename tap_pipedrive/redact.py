@@ -22,7 +22,7 @@ from typing import Any
 from tap_pipedrive.errors import ConfigError
 
 MASK = "[redacted]"
-MIN_LENGTH = 4  # shorter values are not real secrets, and masking them garbles every line
+MIN_LENGTH = 8  # shorter values are no real secrets; masking them garbles words ("other")
 
 _secrets: list[str] = []  # longest first, so one holding another is masked whole
 _lock = threading.Lock()
