@@ -242,8 +242,8 @@ class PipedriveStream(RESTStream[Any]):
                     raise PagingLoop(
                         f"Pipedrive's paging of GET {self.path} goes round in circles: page "
                         f"{again.now} points to {_token(again.token)}, which page "
-                        f"{again.first} already used; stopped there. State is saved; a run "
-                        "again may meet the same loop (a Pipedrive fault: report it)"
+                        f"{again.first} already used; stopped there. State is saved: a run "
+                        "again resumes there but may meet the same loop (a Pipedrive fault)"
                     ) from None
 
     def request_records(self, context: dict | None) -> Iterable[dict]:
@@ -297,14 +297,17 @@ class PipedriveStream(RESTStream[Any]):
         keys = list(self.primary_keys or [])
         if not keys:
             return None
+        nothing = (None,) * len(keys)
 
         def key_of(record: dict) -> Any:
             key = record.get(keys[0]) if len(keys) == 1 else tuple(record.get(k) for k in keys)
+            if isinstance(key, (int, str)):  # the usual ids: no check needed
+                return key
             try:
                 hash(key)
             except TypeError:
                 return None
-            return None if key is None or key == (None,) * len(keys) else key
+            return None if key is None or key == nothing else key
 
         return key_of
 
