@@ -9,6 +9,7 @@ each byte is still parsed once: msgspec skims past the records while checking th
 
 from __future__ import annotations
 
+import codecs
 import json
 from decimal import Decimal
 from functools import cache
@@ -20,6 +21,7 @@ import requests
 # Numbers with a fraction become Decimal (exact), as the SDK's parse_response makes them.
 _VALUES = msgspec.json.Decoder(float_hook=Decimal)
 _MISSING = msgspec.Raw(b"")
+_UTF8 = codecs.getincrementaldecoder("utf-8")
 
 
 class Envelope(msgspec.Struct):
@@ -42,11 +44,8 @@ class Page:
     def __init__(self, content: bytes) -> None:
         # Checked here (maybe in a prefetch worker, where a bad body is retried), not when
         # the records are parsed: skimming `data` does not check its strings' UTF-8.
-        if not content.isascii():
-            try:
-                content.decode("utf-8")  # ~0.1 ms per MB
-            except UnicodeDecodeError:
-                raise BadBody("with a body that is not valid UTF-8") from None
+        if not content.isascii() and not _is_utf8(content):
+            raise BadBody("with a body that is not valid UTF-8")
         try:
             self.envelope = _ENVELOPE.decode(content)
         except msgspec.ValidationError:
@@ -80,6 +79,19 @@ class Page:
     def document(self) -> Any:
         """The whole answer, parsed (for the few streams that read more than `data`)."""
         return _decode(self._content)
+
+
+def _is_utf8(content: bytes, piece: int = 2**16) -> bool:
+    """Decoded piece by piece (~0.1 ms per MB): decoding a page whole would make a text the
+    size of the page, or up to four times it, and leave the heap that much bigger."""
+    decoder, view = _UTF8(), memoryview(content)
+    try:
+        for start in range(0, len(content), piece):
+            decoder.decode(view[start:start + piece])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decode(raw: Any) -> Any:
