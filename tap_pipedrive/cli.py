@@ -19,6 +19,7 @@ import simplejson
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.plugin_base import SingerCommand
 
+from tap_pipedrive import redact
 from tap_pipedrive.client import RESUME
 from tap_pipedrive.errors import ConfigError, TapPipedriveError
 from tap_pipedrive.interrupt import Interrupted
@@ -90,6 +91,7 @@ def _closed_output(exc: BaseException) -> bool:
 
 class SingerGroup(click.Group, SingerCommand):
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        redact.install()  # before anything logs; the secrets are added once read
         try:
             return super().main(*args, **kwargs)
         except Interrupted as exc:  # SIGINT/SIGTERM: the state reached is written (tap.py)
@@ -99,7 +101,7 @@ class SingerGroup(click.Group, SingerCommand):
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
             # still a budget stop: its own words and exit code.
             exc = _budget_stop(exc) or exc
-            click.echo(f"tap-pipedrive: error: {describe(exc)}", err=True)
+            click.echo(f"tap-pipedrive: error: {redact.mask(describe(exc))}", err=True)
             sys.exit(getattr(exc, "exit_code", 1))
 
     def invoke(self, ctx: click.Context) -> Any:

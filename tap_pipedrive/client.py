@@ -21,7 +21,7 @@ from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import RESTStream
 
-from tap_pipedrive import page, schemas
+from tap_pipedrive import page, schemas, transport
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.token_costs import cost_of
@@ -31,7 +31,9 @@ MAX_BACKOFF = 60.0  # seconds; the longest wait between two retries of a failed 
 # What is retried: the SDK's list (RESTStream.request_decorator).
 RETRIED = (ConnectionResetError, RetriableAPIError, requests.exceptions.Timeout,
            requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-           requests.exceptions.ContentDecodingError)
+           requests.exceptions.ContentDecodingError, transport.ResponseTooLarge)
+# Pages in a row holding only records already read in this walk: the paging is stuck.
+NO_PROGRESS_PAGES = 5
 
 # What a user can do about an error, by status.
 HINTS = {
@@ -53,6 +55,18 @@ _retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backof
 
 class ConnectionFailed(TapPipedriveError):
     """The network failed on every attempt of a request."""
+
+
+class PagingLoop(TapPipedriveError):
+    """The API's paging goes round in circles, or makes no progress."""
+
+
+class _Revisited(Exception):
+    """A paginator was pointed at a page it already read (cursor or offset, and where)."""
+
+    def __init__(self, token: Any, first: int, now: int) -> None:
+        super().__init__(token, first, now)
+        self.token, self.first, self.now = token, first, now
 
 
 class RateLimited(RetriableAPIError):
@@ -81,6 +95,17 @@ class PipedriveStream(RESTStream[Any]):
     @property
     def authenticator(self) -> requests.auth.AuthBase:
         return self._tap.connection.auth
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The SDK's session, replaced by one that sends only to the API's origin, within
+        a deadline, reading at most max_response_bytes (transport.py)."""
+        if not isinstance(self._requests_session, transport.GuardedSession):
+            self._requests_session = transport.api_session(
+                self.url_base, self.timeout,
+                int(self.config.get("max_response_bytes")
+                    or transport.DEFAULT_MAX_RESPONSE_BYTES))
+        return self._requests_session
 
     @property
     def http_headers(self) -> dict[str, str]:
@@ -231,22 +256,80 @@ class PipedriveStream(RESTStream[Any]):
                 if response.page.is_empty and not paginator.continue_if_empty(  # type: ignore[attr-defined]
                         response):
                     return  # an empty page ends the stream, as in the SDK's loop
-                paginator.advance(response)
+                try:
+                    paginator.advance(response)
+                except _Revisited as again:
+                    raise PagingLoop(
+                        f"Pipedrive's paging of GET {self.path} goes round in circles: page "
+                        f"{again.now} points to {_token(again.token)}, which page "
+                        f"{again.first} already used; stopped there. State is saved: a run "
+                        "again resumes there but may meet the same loop (a Pipedrive fault)"
+                    ) from None
 
     def request_records(self, context: dict | None) -> Iterable[dict]:
         """Records page by page; pages may have been fetched ahead (prefetch.py). On any
         failure, first write the state of what was emitted, so that the next run resumes at
-        the page that failed (sorted streams) and never skips one."""
+        the page that failed (sorted streams) and never skips one.
+
+        A record whose primary key this walk has already read is dropped (pages that shift
+        while they are read repeat records); NO_PROGRESS_PAGES pages in a row of nothing
+        but such records stop the walk (PagingLoop). The keys read are kept in a set: about
+        60 bytes per record of the walk (120 for text ids), ~60 MB per million records."""
+        key_of = self._key_of()
+        seen: set[Any] = set()
+        repeated = stale = 0
         try:
             for response in self._tap.prefetcher.pages(self, context):
-                yield from self.parse_response(response)
+                new = old = 0
+                for record in self.parse_response(response):
+                    key = key_of(record) if key_of is not None else None
+                    if key is not None:
+                        if key in seen:
+                            old += 1
+                            continue
+                        seen.add(key)
+                    new += 1
+                    yield record
+                repeated += old
+                stale = stale + 1 if old and not new else 0
+                if stale >= NO_PROGRESS_PAGES:
+                    raise PagingLoop(
+                        f"Pipedrive's paging of GET {self.path} makes no progress: {stale} "
+                        "pages in a row held only records already read; stopped there. "
+                        f"State is saved; {RESUME}")
         except Exception as exc:
             self._write_state_message()  # SDK-internal; the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
                 raise ConnectionFailed(
                     f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                     f"{self.backoff_max_tries() - 1} retries; {RESUME})") from None
+            if isinstance(exc, page.BadBody):  # read once the envelope was found sound
+                raise ConnectionFailed(f"Pipedrive answered GET {self.path} {exc}; "
+                                       f"{RESUME}") from None
             raise
+        finally:
+            if repeated:
+                self.logger.warning("%s: %d records came again on a later page of the same "
+                                    "read; each was emitted once", self.name, repeated)
+
+    def _key_of(self) -> Callable[[dict], Any] | None:
+        """The record's primary key (hashable), or None when it has none."""
+        keys = list(self.primary_keys or [])
+        if not keys:
+            return None
+        nothing = (None,) * len(keys)
+
+        def key_of(record: dict) -> Any:
+            key = record.get(keys[0]) if len(keys) == 1 else tuple(record.get(k) for k in keys)
+            if isinstance(key, (int, str)):  # the usual ids: no check needed
+                return key
+            try:
+                hash(key)
+            except TypeError:
+                return None
+            return None if key is None or key == nothing else key
+
+        return key_of
 
     # Set by the prefetcher, before a worker reads ahead: the bookmark this stream's sync
     # will start from, so the worker never reads (or creates) the stream's state.
@@ -291,7 +374,7 @@ class PipedriveStream(RESTStream[Any]):
         try:
             body = response.json()
             said = body.get("error") if isinstance(body, dict) else ""
-        except ValueError:
+        except (ValueError, RecursionError):
             said = ""
         msg = f"Pipedrive answered {response.status_code} {response.reason} to GET {path}"
         if said and isinstance(said, str):
@@ -302,7 +385,9 @@ class PipedriveStream(RESTStream[Any]):
 
 
 def _connection_problem(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, transport.ResponseTooLarge):
+        return str(exc.args[0])
+    if isinstance(exc, requests.Timeout):  # a read, or the whole request (transport.py)
         return "no answer within request_timeout"
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)):
@@ -310,12 +395,36 @@ def _connection_problem(exc: requests.RequestException) -> str:
     return f"could not reach Pipedrive ({type(exc).__name__})"
 
 
+def _token(token: Any) -> str:
+    if isinstance(token, int):
+        return f"offset {token}"
+    text = str(token)
+    return f"cursor {text[:40]!r}" + ("..." if len(text) > 40 else "")
+
+
+class _NoRevisits:
+    """Mixed into a paginator: a cursor or offset already used in this walk is a loop
+    (`_Revisited`), found before the SDK's own check (the previous token only; then a
+    RuntimeError traceback)."""
+
+    def _checked(self, token: Any) -> Any:
+        pages: dict[Any, int] = self.__dict__.setdefault(
+            "_pages_of", {self.current_value: 1})  # type: ignore[attr-defined]
+        if not isinstance(token, (str, int)) or isinstance(token, bool):
+            return None  # no next page
+        now = self.count  # type: ignore[attr-defined]  # the page just read
+        if token in pages:
+            raise _Revisited(token, pages[token], now)
+        pages[token] = now + 1  # the page it leads to
+        return token
+
+
 def _is_html(response: requests.Response) -> bool:
     kind = response.headers.get("Content-Type", "").lower()
     return "html" in kind or response.content.lstrip()[:1] == b"<"
 
 
-class CursorPaginator(BaseAPIPaginator[str | None]):
+class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
     """v2 cursor paging (`additional_data.next_cursor`); stops early when the stream says so."""
 
     def __init__(self, keep_paging: Callable[[], bool]) -> None:
@@ -326,7 +435,8 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         return self.keep_paging()
 
     def get_next(self, response: requests.Response) -> str | None:
-        return response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
+        cursor = response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
+        return self._checked(cursor if isinstance(cursor, (str, int)) else None)
 
 
 class V2Stream(PipedriveStream):
@@ -364,7 +474,7 @@ class IncrementalV2Stream(V2Stream):
         return params
 
 
-class V1OffsetPaginator(BaseAPIPaginator[int]):
+class V1OffsetPaginator(_NoRevisits, BaseAPIPaginator[int]):
     """v1 offset paging: `start`/`limit`. Whether more exist is in `additional_data.pagination`
     (most endpoints), in `additional_data` itself (leads, deal participants), or nowhere
     (mail threads: then a full page means there may be more)."""
@@ -387,7 +497,8 @@ class V1OffsetPaginator(BaseAPIPaginator[int]):
             return start + self.page_size if full else None
         if not paging["more_items_in_collection"]:
             return None
-        return paging.get("next_start") or start + (paging.get("limit") or self.page_size)
+        return self._checked(paging.get("next_start")
+                             or start + (paging.get("limit") or self.page_size))
 
 
 class V1Stream(PipedriveStream):

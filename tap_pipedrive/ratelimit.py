@@ -49,6 +49,10 @@ class RunCapReached(BudgetStop):
     """`max_tokens_per_run` would be exceeded by the next request."""
 
 
+class LongWait(BudgetStop):
+    """The burst window's reset is further away than `max_rate_limit_wait`."""
+
+
 def settings() -> list[th.Property]:
     return [
         th.Property(
@@ -69,12 +73,15 @@ def settings() -> list[th.Property]:
         ),
         th.Property(
             "max_rate_limit_wait", th.IntegerType, default=60,
-            description="Longest wait for a rate-limit reset, in seconds. A 429 asking for a "
-            "longer wait is taken as the daily budget being spent: the run stops cleanly.",
+            description="Longest wait for a rate-limit reset, in seconds (x-ratelimit-reset "
+            "with no room left, on a 200 or a 429, and Retry-After). A 429 asking for a "
+            "longer wait is taken as the daily budget being spent, a 200 as a window that "
+            "will not reopen soon: either way the run stops cleanly (state saved, exit 75).",
         ),
         th.Property(
             "request_timeout", th.NumberType, default=120,
-            description="Seconds to wait for an API response before retrying.",
+            description="Seconds one API request may take, connecting and receiving the "
+            "whole answer; a slower one is abandoned and retried.",
         ),
     ]
 
@@ -92,12 +99,19 @@ class Usage:
     rate_limited: int = 0
 
 
+BEYOND = 1e15  # seconds or counts: any header value past this is read as this (no overflow)
+SHOWN_DAYS = 366  # a wait longer than this is not given a date
+
+
 def _number(value: str | None) -> float | None:
+    """A header's number, clamped to +-BEYOND; None if absent or not a finite number."""
     try:
         number = float(value) if value is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
-    return number if number is not None and math.isfinite(number) else None
+    if number is None or not math.isfinite(number):
+        return None
+    return max(-BEYOND, min(number, BEYOND))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -108,18 +122,31 @@ def _retry_after(value: str | None) -> float | None:
         return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+            when = when.replace(tzinfo=timezone.utc)
+        return (when - datetime.now(timezone.utc)).total_seconds()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return (when - datetime.now(timezone.utc)).total_seconds()
 
 
 def _duration(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        days = seconds / 86400
+        return f"{days:.0f} days" if days <= SHOWN_DAYS else "more than a year"
     minutes = round(seconds / 60)
     if minutes < 1:
         return f"{math.ceil(seconds)} s"
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _when(seconds: float) -> str:
+    """`in about 2 h 05 min (2026-01-31 14:05 UTC)`; no date for a wait beyond a year."""
+    if seconds > SHOWN_DAYS * 86400:
+        return f"in {_duration(seconds)}"
+    at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return f"in about {_duration(seconds)} ({at:%Y-%m-%d %H:%M} UTC)"
 
 
 class RateLimiter:
@@ -146,7 +173,7 @@ class RateLimiter:
         self._sent = threading.local()  # number of the thread's request in flight
         self._requests_sent = self._newest_answered = 0
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
-        self._stopped: DailyBudgetSpent | None = None
+        self._stopped: DailyBudgetSpent | LongWait | None = None
         self._unreachable: Exception | None = None  # a request gave up: the API is unreachable
         self._unreachable_event = threading.Event()
         self.usage: dict[str, Usage] = {}
@@ -171,8 +198,14 @@ class RateLimiter:
             usage = self.usage.setdefault(stream, Usage())
             usage.requests += 1
             usage.tokens += cost
-        while (wait := self._wait_needed()) > 0:
-            self._sleep(wait)
+        try:
+            while (wait := self._wait_needed()) > 0:
+                self._sleep(wait)
+        except LongWait:
+            with self._lock:  # never sent: not counted
+                usage.requests -= 1
+                usage.tokens -= cost
+            raise
 
     def _wait_needed(self) -> float:
         with self._lock:
@@ -185,7 +218,10 @@ class RateLimiter:
                 self._remaining -= 1  # reserve a slot until the response says more
                 return self._send()
             if now < self._window_ends:
-                return self._window_ends - now
+                wait = self._window_ends - now
+                if wait > self.max_wait:  # a 200 said: no room until a reset far away
+                    raise self._long_wait(wait)
+                return wait
             # The window moved on, but a rolling window may have freed a single slot: one
             # request goes and its answer tells the others how much room there is.
             if self._prober is not None:
@@ -258,10 +294,18 @@ class RateLimiter:
             self._blocked_until = max(self._blocked_until, now + wait)
             return wait
 
+    def _long_wait(self, wait: float) -> LongWait:
+        """The lock is held."""
+        self._stopped = LongWait(
+            f"Pipedrive asks for a wait of {_duration(wait)} before the next request (no "
+            f"room in the burst window until x-ratelimit-reset), longer than "
+            f"max_rate_limit_wait={self.max_wait:g} s. State is saved: run again "
+            f"{_when(wait)} to resume")
+        return self._stopped
+
     def _daily(self, reason: str, resets_in: float | None = None) -> DailyBudgetSpent:
         if resets_in is not None:
-            at = datetime.now(timezone.utc) + timedelta(seconds=resets_in)
-            when = f"in about {_duration(resets_in)} ({at:%Y-%m-%d %H:%M} UTC)"
+            when = _when(resets_in)
         else:
             when = ("at midnight in Pipedrive's server time zone (Company settings > Usage "
                     "shows the budget)")

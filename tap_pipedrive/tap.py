@@ -23,6 +23,8 @@ from tap_pipedrive import (
     prefetch,
     progress,
     ratelimit,
+    redact,
+    transport,
 )
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
@@ -35,10 +37,12 @@ from tap_pipedrive.streams import STREAMS
 def _config_schema() -> dict[str, Any]:
     methods = registry()
     props = settings.common_settings(methods.names()) + methods.settings() + ratelimit.settings()
+    props += transport.settings()
     props += custom_fields.settings() + performance.settings() + prefetch.settings()
     props += progress.settings()
     return inputs.tighten(th.PropertiesList(*props).to_dict(),
-                          {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS})
+                          {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS,
+                           **transport.MINIMUMS})
 
 
 class TapPipedrive(Tap):
@@ -66,6 +70,8 @@ class TapPipedrive(Tap):
             super().__init__(config=config, setup_mapper=False, **kwargs)
         except ConfigValidationError:  # the SDK's lines would echo values, secrets included
             raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
+        redact.install()
+        redact.clean(self._config, redact.secret_names(self.config_jsonschema))
         self._check_settings(validated=kwargs.get("validate_config", True))
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message

@@ -58,6 +58,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "retry_backoff_seconds": ("0.5", 0.5),
     "max_rate_limit_wait": ("10", 10),
     "request_timeout": ("2.5", 2.5),
+    "max_response_bytes": ("2048", 2048),
     "progress_interval": ("0.5", 0.5),
     "max_parallel_requests": ("2", 2),
     "custom_field_names": ('{"ab12": "pinned"}', {"ab12": "pinned"}),
@@ -382,6 +383,14 @@ def prove_request_timeout(p: Proof) -> None:
     assert "no answer within request_timeout" in done.stderr
 
 
+def prove_max_response_bytes(p: Proof) -> None:
+    sb = p.make_sandbox(records=20)
+    done = tap("--config", "ENV", "--catalog", p.catalog("users"),
+               env=sandbox_env(sb, max_response_bytes="1024", max_retries="0"))
+    assert done.returncode == 1
+    assert "an answer larger than max_response_bytes=1024" in done.stderr
+
+
 def prove_custom_field_names(p: Proof) -> None:
     key = custom_key(p.catalog, "deals", "discount_percent")
     deals = discovered(ok(p.discover(custom_field_names=json.dumps({key: "pinned_discount"}))),
@@ -490,6 +499,7 @@ PROOFS: dict[str, Callable[[Proof], None]] = {
     "max_retries": prove_max_retries,
     "retry_backoff_seconds": prove_retry_backoff_seconds,
     "request_timeout": prove_request_timeout,
+    "max_response_bytes": prove_max_response_bytes,
     "custom_field_names": prove_custom_field_names,
     "custom_field_raw_keys": prove_custom_field_raw_keys,
     "custom_field_option_labels": prove_custom_field_option_labels,

@@ -248,3 +248,46 @@ def test_end_of_run_log_counts_requests_and_tokens(make_sandbox, tmp_path, core_
     deals = by_path["/api/v2/deals"]
     assert (table["deals"]["requests"], table["deals"]["tokens"]) == (deals, 10 * deals)
     assert (table["users"]["requests"], table["users"]["tokens"]) == (1, 20)
+
+
+# --- waits no header may stretch, values no header may break ------------------------------
+
+
+def test_a_200_leaving_no_room_until_a_far_reset_stops_the_run():
+    from tap_pipedrive.ratelimit import LongWait
+
+    rl, clock = limiter(max_wait=60)
+    rl.acquire("deals", 10)
+    rl.observe("deals", 10, 200, headers(remaining=0, reset=86400))
+    rl.release()
+    with pytest.raises(LongWait, match="max_rate_limit_wait=60 s") as caught:
+        rl.acquire("deals", 10)
+    assert clock.slept == [] and caught.value.exit_code == 75
+    assert rl.usage["deals"].requests == 1  # the request never sent is not counted
+    with pytest.raises(LongWait):  # nor does any other stream's
+        rl.acquire("persons", 10)
+
+
+@pytest.mark.parametrize("value", ["1e12", "1e300", "-5", "abc", "inf", "-inf", "nan", "",
+                                   "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 2024 0:0:0 -0000",
+                                   "99999999999999999999999999999999999"])
+def test_any_header_value_is_read_without_a_crash(value):
+    from tap_pipedrive.ratelimit import BudgetStop
+
+    for status in (200, 429):
+        rl, clock = limiter(max_wait=60)
+        all_headers = {"x-ratelimit-remaining": value, "x-ratelimit-reset": value,
+                       "retry-after": value, "x-daily-ratelimit-token-remaining": value}
+        for names in (all_headers, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": value},
+                      {"retry-after": value}):
+            try:
+                rl.acquire("deals", 10)
+                wait = rl.observe("deals", 10, status, names)
+                rl.release()
+                assert 0 <= wait <= 60
+                rl.acquire("deals", 10)
+                rl.release()
+            except BudgetStop as stop:
+                assert "\n" not in str(stop) and len(str(stop)) < 400
+        assert all(0 <= s <= 60 for s in clock.slept)
+        rl.summary()

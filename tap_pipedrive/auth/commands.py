@@ -26,6 +26,7 @@ from tap_pipedrive.auth.states import PendingStates
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
+from tap_pipedrive.transport import api_session
 
 if TYPE_CHECKING:
     from tap_pipedrive.tap import TapPipedrive
@@ -159,8 +160,8 @@ def test(ctx: click.Context) -> None:
     oauth_verifier exchanges it and creates the settings file first)."""
     tap, method = _configured(ctx)
     auth, base = tap.connection.auth, tap.api_base
-    response = requests.get(f"{base}/api/v1/users/me", auth=auth, timeout=60,
-                            headers={"Accept": "application/json"})
+    response = api_session(base, 60).get(f"{base}/api/v1/users/me", auth=auth, timeout=60,
+                                         headers={"Accept": "application/json"})
     if response.status_code != 200:
         raise AuthError(f"connection test failed: {base} answered {response.status_code} "
                         f"{response.reason} to GET /api/v1/users/me{_said(response)}")
