@@ -13,7 +13,15 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 
 from tap_pipedrive import config as settings
-from tap_pipedrive import custom_fields, inputs, performance, prefetch, progress, ratelimit
+from tap_pipedrive import (
+    custom_fields,
+    drift,
+    inputs,
+    performance,
+    prefetch,
+    progress,
+    ratelimit,
+)
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
@@ -26,7 +34,7 @@ def _config_schema() -> dict[str, Any]:
     methods = registry()
     props = settings.common_settings(methods.names()) + methods.settings() + ratelimit.settings()
     props += custom_fields.settings() + performance.settings() + prefetch.settings()
-    props += progress.settings()
+    props += progress.settings() + drift.settings()
     return inputs.tighten(th.PropertiesList(*props).to_dict(),
                           {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS})
 
@@ -98,6 +106,11 @@ class TapPipedrive(Tap):
         return OddValues()
 
     @cached_property
+    def undeclared(self) -> drift.Undeclared:
+        """Properties the catalog does not declare, and what was done with them (drift.py)."""
+        return drift.Undeclared()
+
+    @cached_property
     def progress(self) -> progress.Progress:
         """Pages and records per stream, for progress lines and the end-of-run summary."""
         return progress.Progress(progress.interval(self.config), self.rate_limiter.usage)
@@ -123,6 +136,8 @@ class TapPipedrive(Tap):
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
                 self.logger.warning(line)
+            for line, extra in self.undeclared.summary():
+                self.logger.info("%s", line, extra=extra)
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

@@ -74,12 +74,16 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--page-cache-mb", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Keep answered pages up to so many MB and serve them again while the data "
               "is unchanged (for benchmarks on small machines); 0: off.")
+@click.option("--drift", is_flag=True, default=False,
+              help="Answer wider and less regular than the spec, as real accounts do: "
+              "properties no spec names, custom fields missing from the field metadata, "
+              "`<key>_currency` subfield codes, a property that appears in the middle of a run.")
 def sandbox(
     port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
     client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
-    latency: float, page_cache_mb: float,
+    latency: float, page_cache_mb: float, drift: bool,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
@@ -88,7 +92,7 @@ def sandbox(
         burst_limit=burst_limit, daily_limit=daily_limit, daily_headers=daily_headers,
         ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
-        fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb,
+        fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb, drift=drift,
     )
     try:
         sb.bind()
@@ -106,7 +110,8 @@ def sandbox(
             previous[signum] = signal.signal(signum, on_signal)
     click.echo(
         f"Pipedrive sandbox on {sb.url} (api_url) | api_token: {api_token} | "
-        f"oauth_client_id: {client_id} | {records} deals, seed {seed} | Ctrl-C to stop",
+        f"oauth_client_id: {client_id} | {records} deals, seed {seed}"
+        f"{' | drifting' if drift else ''} | Ctrl-C to stop",
         err=True,
     )
     try:

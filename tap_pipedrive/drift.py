@@ -1,0 +1,176 @@
+"""Properties the catalog does not declare: Pipedrive's answers are wider than its spec, and it
+adds properties under running pipelines. Nothing it sends is lost unless the user asks.
+
+The `undeclared_properties` setting decides, per run:
+
+- `add_columns` (default): the property becomes a typed, nullable column of its stream. The
+  stream's SCHEMA message is sent again, widened, before the first record that carries it
+  (Singer allows this; loaders add the column), and stream maps and flattening see the wider
+  schema. The type comes from the first value that is not null (objects and lists stay objects
+  and lists); while a property has only been null, no column is added (nothing is lost).
+- `catch_all`: the stream's schema gets one object property, `_undeclared`, and every
+  undeclared property of a record is kept in it under its own name.
+- `drop`: undeclared properties are left out.
+
+Properties the catalog deselects (`selected: false`) are always left out: the user asked.
+Whatever the policy, the end-of-run summary lists per stream each undeclared property, what
+was done with it and in how many records (`Undeclared.summary`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from singer_sdk import typing as th
+
+logger = logging.getLogger("tap-pipedrive")
+
+ADD_COLUMNS, CATCH_ALL, DROP = "add_columns", "catch_all", "drop"
+POLICIES = (ADD_COLUMNS, CATCH_ALL, DROP)
+CATCH_ALL_PROPERTY = "_undeclared"
+CATCH_ALL_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"], "additionalProperties": True,
+    "description": "Properties Pipedrive sent that the catalog does not declare, by name "
+    "(undeclared_properties: catch_all).",
+}
+
+# What was done, as the summary says it.
+ADDED = "added as a column"
+KEPT = f"kept in {CATCH_ALL_PROPERTY}"
+DROPPED = "dropped (undeclared_properties: drop)"
+NULL_ONLY = "only null so far: no column added"
+NESTED = "dropped: inside an object the catalog declares"
+
+
+def settings() -> list[th.Property]:
+    return [
+        th.Property(
+            "undeclared_properties", th.StringType, default=ADD_COLUMNS,
+            allowed_values=list(POLICIES),
+            description="What to do with properties Pipedrive sends that the catalog does not "
+            "declare (new in the API, custom fields missing from the field metadata): "
+            "add_columns adds each as a typed nullable column (the stream's schema is sent "
+            "again, wider, before the first record carrying it); catch_all keeps them in one "
+            f"object column, {CATCH_ALL_PROPERTY}; drop leaves them out. The end-of-run "
+            "summary lists them per stream, whatever the choice.",
+        ),
+    ]
+
+
+def policy(config: Any) -> str:
+    return str(config.get("undeclared_properties") or ADD_COLUMNS)
+
+
+def infer(value: Any) -> dict[str, Any] | None:
+    """A nullable column type for a value; None for null (no type to go by yet)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, int):
+        kind = "integer"
+    elif isinstance(value, (float, Decimal)):
+        kind = "number"
+    elif isinstance(value, dict):
+        return {"type": ["object", "null"], "additionalProperties": True}
+    elif isinstance(value, list):
+        return {"type": ["array", "null"], "items": {}}
+    else:
+        kind = "string"
+    return {"type": [kind, "null"]}
+
+
+class Undeclared:
+    """Undeclared properties of the whole run: (stream, property, what was done) -> records."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def note(self, stream: str, prop: str, action: str, records: int = 1) -> None:
+        with self._lock:
+            first = (stream, prop, action) not in self.counts
+            self.counts[(stream, prop, action)] += records
+        if first and action != NULL_ONLY:
+            logger.info("%s: property %r is not in the catalog: %s", stream, prop, action)
+
+    def summary(self) -> list[tuple[str, dict[str, Any]]]:
+        """Lines for the end of the run, with their numbers for structured logs."""
+        with self._lock:
+            items = sorted(self.counts.items())
+        if not items:
+            return []
+        added = {(stream, prop) for (stream, prop, action), _ in items if action == ADDED}
+        items = [((stream, prop, action), n) for (stream, prop, action), n in items
+                 if action != NULL_ONLY or (stream, prop) not in added]  # nulls before it
+        lines = [("Properties not in the catalog, per stream (undeclared_properties):", {})]
+        for (stream, prop, action), n in items:
+            lines.append((f"Undeclared: {stream}.{prop}: {action}, {n} records",
+                          {"stream_name": stream,
+                           "undeclared": {"property": prop, "action": action, "records": n}}))
+        return lines
+
+
+class Handler:
+    """One stream's undeclared properties, as the conformer meets them in its records.
+
+    `widen(properties)` adds columns to the stream's schema and sends it again (client.py);
+    `declared()` is the stream's current schema, widened columns included.
+    """
+
+    def __init__(self, stream: str, policy: str, report: Undeclared,
+                 widen: Callable[[dict[str, dict[str, Any]]], None],
+                 declared: Callable[[], dict[str, Any]]) -> None:
+        self.stream, self.policy, self.report = stream, policy, report
+        self.widen, self.declared = widen, declared
+        self.added: frozenset[str] = frozenset()  # columns this run added: counted per record
+
+    def __call__(self, path: str, record: dict[str, Any], names: set[str]) -> None:
+        """Handle `names`, keys of `record` (at `path`) that the schema does not declare."""
+        if path:  # inside a declared object: its column's type is the catalog's
+            for name in names:
+                del record[name]
+                self.report.note(self.stream, f"{path}{name}", NESTED)
+            return
+        if self.policy == DROP:
+            for name in names:
+                del record[name]
+                self.report.note(self.stream, name, DROPPED)
+        elif self.policy == CATCH_ALL:
+            self._catch_all(record, names)
+        else:
+            self._add_columns(record, names)
+
+    def _catch_all(self, record: dict[str, Any], names: set[str]) -> None:
+        if CATCH_ALL_PROPERTY not in (self.declared().get("properties") or {}):
+            self.widen({CATCH_ALL_PROPERTY: CATCH_ALL_SCHEMA})
+        kept = record.get(CATCH_ALL_PROPERTY)
+        if not isinstance(kept, dict):
+            kept = record[CATCH_ALL_PROPERTY] = {}
+        for name in sorted(names):
+            kept[name] = record.pop(name)
+            self.report.note(self.stream, name, KEPT)
+
+    def _add_columns(self, record: dict[str, Any], names: set[str]) -> None:
+        new: dict[str, dict[str, Any]] = {}
+        for name in sorted(names):
+            kind = infer(record[name])
+            if kind is None:
+                del record[name]  # null: nothing lost; the column comes with a value
+                self.report.note(self.stream, name, NULL_ONLY)
+            else:
+                new[name] = kind
+        if new:
+            self.added = self.added | new.keys()
+            self.widen(new)
+
+    def count_added(self, record: dict[str, Any]) -> None:
+        """Records carrying a value of a column this run added (after the widening)."""
+        for name in self.added:
+            if record.get(name) is not None:
+                self.report.note(self.stream, name, ADDED)
