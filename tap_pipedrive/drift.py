@@ -66,6 +66,16 @@ def policy(config: Any) -> str:
     return str(config.get("undeclared_properties") or ADD_COLUMNS)
 
 
+def declare_catch_all(catalog: dict[str, Any], config: Any) -> dict[str, Any]:
+    """A discovered catalog, whose schemas declare `_undeclared` under `catch_all`: a loader
+    then has the column from the first SCHEMA message on."""
+    if policy(config) == CATCH_ALL:
+        for entry in catalog.get("streams") or []:
+            props = (entry.get("schema") or {}).setdefault("properties", {})
+            props.setdefault(CATCH_ALL_PROPERTY, dict(CATCH_ALL_SCHEMA))
+    return catalog
+
+
 def infer(value: Any) -> dict[str, Any] | None:
     """A nullable column type for a value; None for null (no type to go by yet)."""
     if value is None:

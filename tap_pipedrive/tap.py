@@ -79,6 +79,12 @@ class TapPipedrive(Tap):
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
 
+    @property
+    def catalog_dict(self) -> dict:
+        """The discovered catalog; with `undeclared_properties: catch_all`, each stream's
+        schema declares the catch-all column up front (drift.py)."""
+        return drift.declare_catch_all(super().catalog_dict, self.config)
+
     @cached_property
     def connection(self) -> Connection:
         method = registry().get(self.config.get("auth_method") or settings.DEFAULT_AUTH_METHOD)

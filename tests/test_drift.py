@@ -144,6 +144,24 @@ def test_catch_all_keeps_them_in_one_object(drifting, tmp_path):
         f"kept in _undeclared, {len(run.records['deals'])} records")
 
 
+def test_catch_all_is_declared_at_discovery(drifting, tmp_path):
+    config = sandbox_config(drifting.url, undeclared_properties="catch_all")
+    found = run_tap(tmp_path, config, "--discover")
+    assert found.returncode == 0, found.stderr[-2000:]
+    streams = json.loads(found.stdout)["streams"]
+    assert all("_undeclared" in s["schema"]["properties"] for s in streams)
+    (tmp_path / "catalog.json").write_text(found.stdout)
+    run = run_tap(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    first = next(json.loads(line) for line in run.stdout.splitlines()
+                 if '"SCHEMA"' in line and '"deals"' in line)
+    assert "_undeclared" in first["schema"]["properties"]
+    schemas = [line for line in run.stdout.splitlines() if '"type":"SCHEMA","stream":"deals"'
+               in line.replace(" ", "")]
+    assert len(schemas) == 1  # declared up front: never sent again
+    assert all(d["_undeclared"]["sandbox_drift_rank"] is not None for d in run.records["deals"])
+
+
 def test_drop_only_when_asked_and_then_counted(drifting, tmp_path):
     run = run_tap(tmp_path, sandbox_config(drifting.url, undeclared_properties="drop"),
                   "--catalog", str(_catalog(tmp_path, drifting, ["deals", "users", "leads"])))
