@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import timezone
@@ -122,12 +123,17 @@ class PipedriveStream(RESTStream[Any]):
             return self._widened
         return super().effective_schema
 
-    def widen(self, properties: dict[str, dict[str, Any]]) -> None:
-        """Add `properties` to the stream's schema and send its SCHEMA message again, before
-        the record that carries them: the mapper (stream maps, flattening) and both record
-        paths (the tap's conformer, the SDK's) use the wider schema from here on."""
-        schema = self.effective_schema
-        self._widened = {**schema, "properties": {**schema.get("properties", {}), **properties}}
+    def widen(self, properties: dict[str, dict[str, Any]], path: str = "") -> None:
+        """Add `properties` to the stream's schema (to the object at `path`, a conformer path,
+        when given) and send its SCHEMA message again, before the record that carries them:
+        the mapper (stream maps, flattening) and both record paths (the tap's conformer, the
+        SDK's) use the wider schema from here on."""
+        schema = copy.deepcopy(self.effective_schema)
+        node = drift.locate(schema, path)
+        if node is None:  # the handler located it in the same schema
+            raise ValueError(f"{self.name}: no object at {path!r} in the schema")
+        node.setdefault("properties", {}).update(properties)
+        self._widened = schema
         self.__dict__.pop("conformer", None)  # rebuilt with the new columns
         selected = get_selected_schema(self.name, self._widened, self.mask)
         self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)

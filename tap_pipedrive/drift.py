@@ -12,7 +12,9 @@ The `undeclared_properties` setting decides, per run:
   undeclared property of a record is kept in it under its own name.
 - `drop`: undeclared properties are left out.
 
-Properties the catalog deselects (`selected: false`) are always left out: the user asked.
+A new key inside an object the catalog declares (`address`, each item of `emails`) is added
+to that object's schema the same way, under both keeping policies (the object's column holds
+it). Properties the catalog deselects (`selected: false`) are always left out: the user asked.
 Whatever the policy, the end-of-run summary lists per stream each undeclared property, what
 was done with it and in how many records (`Undeclared.summary`).
 """
@@ -44,7 +46,8 @@ ADDED = "added as a column"
 KEPT = f"kept in {CATCH_ALL_PROPERTY}"
 DROPPED = "dropped (undeclared_properties: drop)"
 NULL_ONLY = "only null so far: no column added"
-NESTED = "dropped: inside an object the catalog declares"
+NESTED = "dropped: inside a value the tap cannot widen"
+NESTED_ADDED = "added to its object's schema"  # kept in that object's column from then on
 
 
 def settings() -> list[th.Property]:
@@ -74,6 +77,19 @@ def declare_catch_all(catalog: dict[str, Any], config: Any) -> dict[str, Any]:
             props = (entry.get("schema") or {}).setdefault("properties", {})
             props.setdefault(CATCH_ALL_PROPERTY, dict(CATCH_ALL_SCHEMA))
     return catalog
+
+
+def locate(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The object schema at a conformer path (`address.`, `emails[].`, `a.b[].`), or None."""
+    node: Any = schema
+    for segment in path.split(".")[:-1]:
+        name = segment.rstrip("[]")
+        node = (node.get("properties") or {}).get(name) if isinstance(node, dict) else None
+        for _ in range((len(segment) - len(name)) // 2):
+            node = node.get("items") if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return None
+    return node
 
 
 def infer(value: Any) -> dict[str, Any] | None:
@@ -120,7 +136,8 @@ class Undeclared:
                  if action != NULL_ONLY or (stream, prop) not in added]  # nulls before it
         lines = [("Properties not in the catalog, per stream (undeclared_properties):", {})]
         for (stream, prop, action), n in items:
-            lines.append((f"Undeclared: {stream}.{prop}: {action}, {n} records",
+            counted = "" if action == NESTED_ADDED else f", {n} records"  # not per record
+            lines.append((f"Undeclared: {stream}.{prop}: {action}{counted}",
                           {"stream_name": stream,
                            "undeclared": {"property": prop, "action": action, "records": n}}))
         return lines
@@ -129,25 +146,24 @@ class Undeclared:
 class Handler:
     """One stream's undeclared properties, as the conformer meets them in its records.
 
-    `widen(properties)` adds columns to the stream's schema and sends it again (client.py);
+    `widen(properties, path)` adds properties to the stream's schema (at the top, or to the
+    object at `path`) and sends it again (client.py);
     `declared()` is the stream's current schema, widened columns included.
     """
 
     def __init__(self, stream: str, policy: str, report: Undeclared,
-                 widen: Callable[[dict[str, dict[str, Any]]], None],
+                 widen: Callable[[dict[str, dict[str, Any]], str], None],
                  declared: Callable[[], dict[str, Any]]) -> None:
         self.stream, self.policy, self.report = stream, policy, report
         self.widen, self.declared = widen, declared
         self.added: frozenset[str] = frozenset()  # columns this run added: counted per record
+        self._nested_added: set[tuple[str, str]] = set()
 
     def __call__(self, path: str, record: dict[str, Any], names: set[str]) -> None:
         """Handle `names`, keys of `record` (at `path`) that the schema does not declare."""
-        if path:  # inside a declared object: its column's type is the catalog's
-            for name in names:
-                del record[name]
-                self.report.note(self.stream, f"{path}{name}", NESTED)
-            return
-        if self.policy == DROP:
+        if path:
+            self._nested(path, record, names)
+        elif self.policy == DROP:
             for name in names:
                 del record[name]
                 self.report.note(self.stream, name, DROPPED)
@@ -158,7 +174,7 @@ class Handler:
 
     def _catch_all(self, record: dict[str, Any], names: set[str]) -> None:
         if CATCH_ALL_PROPERTY not in (self.declared().get("properties") or {}):
-            self.widen({CATCH_ALL_PROPERTY: CATCH_ALL_SCHEMA})
+            self.widen({CATCH_ALL_PROPERTY: CATCH_ALL_SCHEMA}, "")
         kept = record.get(CATCH_ALL_PROPERTY)
         if not isinstance(kept, dict):
             kept = record[CATCH_ALL_PROPERTY] = {}
@@ -177,7 +193,30 @@ class Handler:
                 new[name] = kind
         if new:
             self.added = self.added | new.keys()
-            self.widen(new)
+            self.widen(new, "")
+
+    def _nested(self, path: str, record: dict[str, Any], names: set[str]) -> None:
+        """Keys inside an object the catalog declares (`address.`, `emails[].`): the object's
+        schema gets them (one column still holds the object), unless the policy is drop."""
+        node = locate(self.declared(), path)
+        new: dict[str, dict[str, Any]] = {}
+        for name in sorted(names):
+            if (path, name) in self._nested_added:
+                continue  # added a moment ago, while the rest of its list was under way
+            if node is not None and name in (node.get("properties") or {}):
+                del record[name]  # deselected in the catalog
+            elif self.policy == DROP or node is None:
+                del record[name]
+                self.report.note(self.stream, f"{path}{name}", DROPPED if node else NESTED)
+            elif (kind := infer(record[name])) is None:
+                del record[name]
+                self.report.note(self.stream, f"{path}{name}", NULL_ONLY)
+            else:
+                new[name] = kind
+                self.report.note(self.stream, f"{path}{name}", NESTED_ADDED)
+        if new:
+            self._nested_added.update((path, name) for name in new)
+            self.widen(new, path)
 
     def count_added(self, record: dict[str, Any]) -> None:
         """Records carrying a value of a column this run added (after the widening)."""

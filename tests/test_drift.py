@@ -97,6 +97,29 @@ def test_default_adds_typed_columns_before_the_first_record_carrying_them(drifti
     assert lines["users.sandbox_drift_badge"].startswith("added as a column")
 
 
+def test_keys_inside_declared_objects_are_kept_too(drifting, tmp_path):
+    run = run_tap(tmp_path, sandbox_config(drifting.url), "--catalog",
+                  str(_catalog(tmp_path, drifting, ["persons", "organizations"])))
+    assert run.returncode == 0, run.stderr[-3000:]
+    emails = run.schemas["persons"]["schema"]["properties"]["emails"]["items"]["properties"]
+    assert emails["sandbox_drift_verified"]["type"] == ["boolean", "null"]
+    truth = served(drifting, "persons")
+    for person in run.records["persons"]:
+        assert person["emails"] == truth[person["id"]]["emails"]
+    orgs = served(drifting, "organizations")
+    for org in run.records["organizations"]:
+        assert org["address"]["sandbox_drift_plus_code"] == (
+            orgs[org["id"]]["address"]["sandbox_drift_plus_code"])
+    lines = summary_lines(run.stderr)
+    assert lines["persons.emails[].sandbox_drift_verified"].startswith("added to its object")
+    dropped = run_tap(tmp_path, sandbox_config(drifting.url, undeclared_properties="drop"),
+                      "--catalog", str(tmp_path / "catalog.json"))
+    assert not any("sandbox_drift_verified" in e for p in dropped.records["persons"]
+                   for e in p["emails"])
+    assert summary_lines(dropped.stderr)["persons.emails[].sandbox_drift_verified"].startswith(
+        "dropped (undeclared_properties: drop)")
+
+
 def test_a_property_that_appears_mid_run_gets_its_schema_then(drifting, tmp_path):
     run = run_tap(tmp_path, sandbox_config(drifting.url), "--catalog",
                   str(_catalog(tmp_path, drifting, ["deals"])))

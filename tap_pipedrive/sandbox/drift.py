@@ -3,7 +3,9 @@ spec, as real accounts' are. Deterministic: the same seed gives the same answers
 
 - Properties no spec names, on v2 (deals, archived deals, persons, organizations, activities)
   and v1 records (users, leads): `sandbox_drift_rank` (an integer), `sandbox_drift_flags` (an
-  object), `sandbox_drift_note` (text, null on even ids) and `sandbox_drift_badge` (users).
+  object), `sandbox_drift_note` (text, null on even ids) and `sandbox_drift_badge` (users);
+  and inside objects the spec describes: persons' `emails[].sandbox_drift_verified`,
+  organizations' `address.sandbox_drift_plus_code`.
 - Custom fields missing from the field metadata: a key in deals' and persons' `custom_fields`
   (v2) and a top-level key on leads (v1) that no *Fields endpoint lists (`shadow_key`).
 - The other subfield convention: dealFields and organizationFields name the parts of monetary
@@ -51,6 +53,11 @@ def record(seed: int, entity: str, item: dict[str, Any]) -> dict[str, Any]:
         item["sandbox_drift_rank"] = n % 97
         item["sandbox_drift_flags"] = {"starred": n % 3 == 0, "source": "api"}
         item["sandbox_drift_note"] = None if n % 2 == 0 else f"note {n}"
+    if entity == "persons":  # inside objects the spec describes
+        for email in item.get("emails") or []:
+            email["sandbox_drift_verified"] = n % 4 != 0
+    if entity == "organizations" and isinstance(item.get("address"), dict):
+        item["address"]["sandbox_drift_plus_code"] = f"9G{n:04d}+XX"
     if entity in ("deals", "archived_deals") and _updated(item) >= LATE:
         item["sandbox_drift_late"] = f"late-{n}"
     if (owner := SHADOWED.get(entity)) is not None:
