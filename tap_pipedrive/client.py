@@ -108,9 +108,14 @@ class PipedriveStream(RESTStream[Any]):
     def post_process(self, row: dict, context: dict | None = None) -> dict | None:
         """Odd values become null or text (counted), never a crash or a lost record;
         deselected properties are dropped, undeclared ones go by `undeclared_properties`."""
-        row = self.conformer.conform(row)
-        if "undeclared" in self.__dict__ and self.undeclared.added:
-            self.undeclared.count_added(row)
+        conformer = self.conformer  # made first: it makes the handler of a selected stream
+        handler = self.__dict__.get("undeclared")
+        if handler is not None and handler.added:
+            handler.retype(row)  # may widen a column, and so remake the conformer
+            conformer = self.conformer
+        row = conformer.conform(row)  # may add columns (handler.added)
+        if handler is not None and handler.added:
+            handler.count_added(row)
         return row
 
     # --- drift: columns added during the run (drift.py) ------------------------------------

@@ -218,8 +218,38 @@ class Handler:
             self._nested_added.update((path, name) for name in new)
             self.widen(new, path)
 
+    def retype(self, record: dict[str, Any]) -> None:
+        """Before a record is conformed: a value that does not fit the type a column this run
+        added was given (from an earlier value) widens that type, so that nothing becomes
+        null: integer to number for a fraction, else to text (which holds anything)."""
+        props = self.declared()["properties"]
+        wider: dict[str, dict[str, Any]] = {}
+        for name in self.added:
+            value = record.get(name)
+            if value is None:
+                continue
+            kind = props[name].get("type", ["string"])[0]
+            if type(value) in _FITS.get(kind, (type(value),)):
+                continue
+            if kind == "integer" and isinstance(value, (float, Decimal)):
+                wider[name] = {"type": ["number", "null"]}
+            else:
+                wider[name] = {"type": ["string", "null"]}
+            logger.info("%s: property %r now also carries %s: its column becomes %s",
+                        self.stream, name, type(value).__name__, wider[name]["type"][0])
+        if wider:
+            self.widen(wider, "")
+
     def count_added(self, record: dict[str, Any]) -> None:
         """Records carrying a value of a column this run added (after the widening)."""
         for name in self.added:
             if record.get(name) is not None:
                 self.report.note(self.stream, name, ADDED)
+
+
+# The Python types each inferred column type takes as they are (string takes anything: the
+# conformer writes other values as text, nothing is lost).
+_FITS: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,), "integer": (int,), "number": (int, float, Decimal),
+    "object": (dict,), "array": (list,),
+}

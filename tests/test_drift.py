@@ -95,6 +95,11 @@ def test_default_adds_typed_columns_before_the_first_record_carrying_them(drifti
     assert lines["deals.sandbox_drift_late"].startswith("added as a column, ")
     assert lines[f"deals.{shadow}"] == f"added as a column, {len(run.records['deals'])} records"
     assert lines["users.sandbox_drift_badge"].startswith("added as a column")
+    # A column whose values change type on the way becomes text, from that record on.
+    codes = [d["sandbox_drift_code"] for d in run.records["deals"]]
+    assert codes == [truth[d["id"]]["sandbox_drift_code"] for d in run.records["deals"]]
+    assert {type(c) for c in codes} == {int, str}
+    assert props["sandbox_drift_code"]["type"] == ["string", "null"]
 
 
 def test_keys_inside_declared_objects_are_kept_too(drifting, tmp_path):
