@@ -111,7 +111,7 @@ class PipedriveStream(RESTStream[Any]):
         conformer = self.conformer  # made first: it makes the handler of a selected stream
         handler = self.__dict__.get("undeclared")
         if handler is not None and handler.added:
-            handler.retype(row)  # may widen a column, and so remake the conformer
+            handler.divert(row)  # may add the catch-all column, and so remake the conformer
             conformer = self.conformer
         row = conformer.conform(row)  # may add columns (handler.added)
         if handler is not None and handler.added:

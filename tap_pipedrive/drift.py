@@ -6,8 +6,10 @@ The `undeclared_properties` setting decides, per run:
 - `add_columns` (default): the property becomes a typed, nullable column of its stream. The
   stream's SCHEMA message is sent again, widened, before the first record that carries it
   (Singer allows this; loaders add the column), and stream maps and flattening see the wider
-  schema. The type comes from the first value that is not null (objects and lists stay objects
-  and lists); while a property has only been null, no column is added (nothing is lost).
+  schema. The type comes from the first value that is not null (true/false, number, text;
+  objects and lists stay objects and lists); while a property has only been null, no column
+  is added (nothing is lost). A later value of another kind goes to `_undeclared` (below),
+  never to null: loaders refuse to change a column's type.
 - `catch_all`: the stream's schema gets one object property, `_undeclared`, and every
   undeclared property of a record is kept in it under its own name.
 - `drop`: undeclared properties are left out.
@@ -46,6 +48,7 @@ ADDED = "added as a column"
 KEPT = f"kept in {CATCH_ALL_PROPERTY}"
 DROPPED = "dropped (undeclared_properties: drop)"
 NULL_ONLY = "only null so far: no column added"
+MISFIT = f"values of another type than its added column's kept in {CATCH_ALL_PROPERTY}"
 NESTED = "dropped: inside a value the tap cannot widen"
 NESTED_ADDED = "added to its object's schema"  # kept in that object's column from then on
 
@@ -98,9 +101,9 @@ def infer(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, bool):
         kind = "boolean"
-    elif isinstance(value, int):
-        kind = "integer"
-    elif isinstance(value, (float, Decimal)):
+    elif isinstance(value, (int, float, Decimal)):
+        # Whole or not: a later fraction must fit, as loaders refuse to change a column's
+        # type (meltanolabs-target-postgres fails; target-duckdb renames the old column).
         kind = "number"
     elif isinstance(value, dict):
         return {"type": ["object", "null"], "additionalProperties": True}
@@ -172,7 +175,7 @@ class Handler:
         else:
             self._add_columns(record, names)
 
-    def _catch_all(self, record: dict[str, Any], names: set[str]) -> None:
+    def _catch_all(self, record: dict[str, Any], names: set[str], action: str = KEPT) -> None:
         if CATCH_ALL_PROPERTY not in (self.declared().get("properties") or {}):
             self.widen({CATCH_ALL_PROPERTY: CATCH_ALL_SCHEMA}, "")
         kept = record.get(CATCH_ALL_PROPERTY)
@@ -180,7 +183,7 @@ class Handler:
             kept = record[CATCH_ALL_PROPERTY] = {}
         for name in sorted(names):
             kept[name] = record.pop(name)
-            self.report.note(self.stream, name, KEPT)
+            self.report.note(self.stream, name, action)
 
     def _add_columns(self, record: dict[str, Any], names: set[str]) -> None:
         new: dict[str, dict[str, Any]] = {}
@@ -218,27 +221,20 @@ class Handler:
             self._nested_added.update((path, name) for name in new)
             self.widen(new, path)
 
-    def retype(self, record: dict[str, Any]) -> None:
+    def divert(self, record: dict[str, Any]) -> None:
         """Before a record is conformed: a value that does not fit the type a column this run
-        added was given (from an earlier value) widens that type, so that nothing becomes
-        null: integer to number for a fraction, else to text (which holds anything)."""
+        added was given (from an earlier value) goes to the catch-all `_undeclared`, under the
+        column's name, instead of becoming null. Changing the column's type instead would
+        stop meltanolabs-target-postgres ("Altering columns is not supported")."""
         props = self.declared()["properties"]
-        wider: dict[str, dict[str, Any]] = {}
+        misfits = []
         for name in self.added:
             value = record.get(name)
-            if value is None:
-                continue
-            kind = props[name].get("type", ["string"])[0]
-            if type(value) in _FITS.get(kind, (type(value),)):
-                continue
-            if kind == "integer" and isinstance(value, (float, Decimal)):
-                wider[name] = {"type": ["number", "null"]}
-            else:
-                wider[name] = {"type": ["string", "null"]}
-            logger.info("%s: property %r now also carries %s: its column becomes %s",
-                        self.stream, name, type(value).__name__, wider[name]["type"][0])
-        if wider:
-            self.widen(wider, "")
+            if value is not None and type(value) not in _FITS.get(
+                    props[name]["type"][0], (type(value),)):
+                misfits.append(name)
+        if misfits:
+            self._catch_all(record, set(misfits), MISFIT)
 
     def count_added(self, record: dict[str, Any]) -> None:
         """Records carrying a value of a column this run added (after the widening)."""
@@ -247,9 +243,9 @@ class Handler:
                 self.report.note(self.stream, name, ADDED)
 
 
-# The Python types each inferred column type takes as they are (string takes anything: the
-# conformer writes other values as text, nothing is lost).
+# The Python types each inferred column type takes (string takes anything: the conformer
+# writes other values as text, nothing is lost).
 _FITS: dict[str, tuple[type, ...]] = {
-    "boolean": (bool,), "integer": (int,), "number": (int, float, Decimal),
+    "boolean": (bool,), "number": (int, float, Decimal),
     "object": (dict,), "array": (list,),
 }

@@ -12,7 +12,7 @@ spec, as real accounts' are. Deterministic: the same seed gives the same answers
   and address fields `<key>_currency`, `<key>_locality`..., not `currency`, `locality`.
 - A property that starts to appear in the middle of a run: `sandbox_drift_late`, on deals whose
   update_time is at or after LATE (the last ones a sync sorted by update_time reads; every
-  record touched since); and `sandbox_drift_code`, an integer on deals until then, text after.
+  record touched since).
 
 Records are changed as they are served (`apply`); `record(...)` gives a record as served, for
 tests. The default sandbox is unchanged.
@@ -58,11 +58,8 @@ def record(seed: int, entity: str, item: dict[str, Any]) -> dict[str, Any]:
             email["sandbox_drift_verified"] = n % 4 != 0
     if entity == "organizations" and isinstance(item.get("address"), dict):
         item["address"]["sandbox_drift_plus_code"] = f"9G{n:04d}+XX"
-    if entity in ("deals", "archived_deals"):
-        late = _updated(item) >= LATE
-        if late:
-            item["sandbox_drift_late"] = f"late-{n}"
-        item["sandbox_drift_code"] = f"C-{n}" if late else n  # its type changes mid-run
+    if entity in ("deals", "archived_deals") and _updated(item) >= LATE:
+        item["sandbox_drift_late"] = f"late-{n}"
     if (owner := SHADOWED.get(entity)) is not None:
         value = f"SHD-{n:05d}"
         if entity == "leads":
