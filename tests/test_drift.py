@@ -343,3 +343,26 @@ def test_a_later_value_of_another_kind_goes_to_the_catch_all_never_to_null():
     assert [r.get("_undeclared") for r in out] == [None, None, {"code": "C-3"},
                                                    {"code": {"a": 1}}]
     assert report.counts[("s", "code", "added as a column")] == 2
+
+
+def test_a_field_created_since_discovery_keeps_its_readable_name(drifting, tmp_path):
+    """A catalog from before the field existed: its values are undeclared properties under
+    the column names the metadata gives (never lost, never under the 40-character key)."""
+    path = _catalog(tmp_path, drifting, ["deals"])
+    catalog = json.loads(path.read_text())
+    deals = next(e for e in catalog["streams"] if e["tap_stream_id"] == "deals")
+    for name in ("setup_fee", "setup_fee_currency"):
+        del deals["schema"]["properties"][name]
+    deals["metadata"] = [m for m in deals["metadata"] if m["breadcrumb"] not in (
+        ["properties", "setup_fee"], ["properties", "setup_fee_currency"])]
+    path.write_text(json.dumps(catalog))
+    run = run_tap(tmp_path, sandbox_config(drifting.url), "--catalog", str(path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    key = next(f.key for f in sandbox_fields.custom_fields(SEED, "deals") if f.name == "Setup fee")
+    truth = served(drifting, "deals")
+    for deal in run.records["deals"]:
+        fee = truth[deal["id"]]["custom_fields"][key]
+        assert deal.get("setup_fee") == (fee and fee["value"])
+        assert deal.get("setup_fee_currency") == (fee and fee["currency"])
+    assert "setup_fee_currency" in run.schemas["deals"]["schema"]["properties"]
+    assert "is not in the catalog; its values go to setup_fee, setup_fee_currency" in run.stderr
