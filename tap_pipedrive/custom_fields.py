@@ -198,7 +198,8 @@ def catalog_columns(schema: Mapping[str, Any] | None) -> dict[tuple[str, str | N
     for name, prop in ((schema or {}).get("properties") or {}).items():
         match = _KEY_IN_DESCRIPTION.search(str((prop or {}).get("description") or ""))
         if match:
-            found[(match.group(1), match.group(2))] = name
+            key, part = match.group(1), match.group(2)
+            found[(key, part and _part_code(key, part))] = name  # either convention
     return found
 
 
@@ -502,8 +503,11 @@ class CustomFieldRegistry:
         columns: dict[str, list[Column]] = {}
         taken = set(schema.get("properties") or {})
         for key, cols in planned.items():
-            kept = [Column(known[(key, c.part)], c.field, c.part) for c in cols
-                    if (key, c.part) in known]
+            in_catalog = any((key, c.part) in known for c in cols)
+            # In the catalog's columns; a part it lacks is undeclared, under its planned name.
+            kept = [Column(known[(key, c.part)], c.field, c.part) if (key, c.part) in known
+                    else c for c in cols
+                    if (key, c.part) in known or (in_catalog and c.name not in taken)]
             if not kept:
                 # Created since discovery: its columns are undeclared (drift.py), under the
                 # planned names unless the catalog uses them, else under the key.
