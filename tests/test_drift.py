@@ -236,6 +236,7 @@ def test_fast_and_plain_paths_widen_alike(drifting, tmp_path, variant):
         runs[path] = messages(run.stdout)
     assert runs["fast"] == runs["plain"]
     deals = [m for m in runs["fast"] if m.get("stream") == "deals"]
+    assert all("sandbox_drift_rank" in m["record"] for m in deals if m["type"] == "RECORD")
     if variant == "maps-and-flattening":  # the mapper and flattening saw the wider schema
         last_schema = [m for m in deals if m["type"] == "SCHEMA"][-1]["schema"]["properties"]
         assert "sandbox_drift_late" in last_schema and "late_upper" in last_schema
