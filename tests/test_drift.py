@@ -379,3 +379,14 @@ def test_a_catalog_part_named_by_the_other_convention_is_found():
     schema = {"properties": {"fee_cur": {"description": f"Pipedrive key: {KEY}, part: "
                                                         f"{KEY}_currency"}}}
     assert catalog_columns(schema) == {(KEY, "currency"): "fee_cur"}
+
+
+def test_summary_lines_carry_their_numbers_for_structured_logs():
+    from tap_pipedrive.drift import ADDED, Undeclared
+    report = Undeclared()
+    report.note("deals", "x", ADDED, 3)
+    title, row = report.summary()
+    assert title[1] == {}
+    assert row == ("Undeclared: deals.x: added as a column, 3 records",
+                   {"stream_name": "deals",
+                    "undeclared": {"property": "x", "action": ADDED, "records": 3}})
