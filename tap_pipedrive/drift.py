@@ -177,7 +177,7 @@ class Handler:
 
     def _catch_all(self, record: dict[str, Any], names: set[str], action: str = KEPT) -> None:
         if CATCH_ALL_PROPERTY not in (self.declared().get("properties") or {}):
-            self.widen({CATCH_ALL_PROPERTY: CATCH_ALL_SCHEMA}, "")
+            self.widen({CATCH_ALL_PROPERTY: dict(CATCH_ALL_SCHEMA)}, "")
         kept = record.get(CATCH_ALL_PROPERTY)
         if not isinstance(kept, dict):
             kept = record[CATCH_ALL_PROPERTY] = {}
