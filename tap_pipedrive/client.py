@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -21,7 +22,7 @@ from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import RESTStream
 
-from tap_pipedrive import page, schemas, transport
+from tap_pipedrive import drift, page, schemas, transport
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.token_costs import cost_of
@@ -122,12 +123,54 @@ class PipedriveStream(RESTStream[Any]):
         if not self.selected:  # read only for its children: nothing is emitted, keep all
             return Conformer(schema, self.name, self._tap.odd_values)
         selected = get_selected_schema(self.name, schema, self.mask)
-        return Conformer(selected, self.name, self._tap.odd_values, known=schema)
+        return Conformer(selected, self.name, self._tap.odd_values, known=schema,
+                         undeclared=self.undeclared)
+
+    @cached_property
+    def undeclared(self) -> drift.Handler:
+        """What happens to properties the catalog does not declare (drift.py)."""
+        return drift.Handler(self.name, drift.policy(self.config), self._tap.undeclared,
+                             self.widen, lambda: self.effective_schema)
 
     def post_process(self, row: dict, context: dict | None = None) -> dict | None:
         """Odd values become null or text (counted), never a crash or a lost record;
-        deselected and unknown properties are dropped."""
-        return self.conformer.conform(row)
+        deselected properties are dropped, undeclared ones go by `undeclared_properties`."""
+        conformer = self.conformer  # made first: it makes the handler of a selected stream
+        handler = self.__dict__.get("undeclared")
+        if handler is not None and handler.added:
+            handler.divert(row)  # may add the catch-all column, and so remake the conformer
+            conformer = self.conformer
+        row = conformer.conform(row)  # may add columns (handler.added)
+        if handler is not None and handler.added:
+            handler.count_added(row)
+        return row
+
+    # --- drift: columns added during the run (drift.py) ------------------------------------
+
+    _widened: dict[str, Any] | None = None  # the catalog's schema, with the added columns
+
+    @property
+    def effective_schema(self) -> dict:
+        if self._widened is not None:
+            return self._widened
+        return super().effective_schema
+
+    def widen(self, properties: dict[str, dict[str, Any]], path: str = "") -> None:
+        """Add `properties` to the stream's schema (to the object at `path`, a conformer path,
+        when given) and send its SCHEMA message again, before the record that carries them:
+        the mapper (stream maps, flattening) and both record paths (the tap's conformer, the
+        SDK's) use the wider schema from here on."""
+        schema = copy.deepcopy(self.effective_schema)
+        node = drift.locate(schema, path)
+        if node is None:  # the handler located it in the same schema
+            raise ValueError(f"{self.name}: no object at {path!r} in the schema")
+        node.setdefault("properties", {}).update(properties)
+        self._widened = schema
+        self.__dict__.pop("conformer", None)  # rebuilt with the new columns
+        selected = get_selected_schema(self.name, self._widened, self.mask)
+        self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
+        self._stream_maps = None  # SDK-internal (0.54): read again from the mapper
+        self._write_schema_message()
 
     @cached_property
     def _sdk_conformance(self) -> bool:  # read once, not per record

@@ -25,6 +25,7 @@ from typing import Any
 logger = logging.getLogger("tap-pipedrive")
 
 Convert = Callable[[Any], Any]
+Undeclared = Callable[[str, dict[str, Any], set[str]], None]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _V1_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})$")
@@ -83,17 +84,21 @@ class OddValues:
 class Conformer:
     """Applies one stream's schema to its records (see the module docstring).
 
-    This is the tap's only record pass: properties the schema does not have (or the catalog
-    deselected) are dropped, and a value is converted only when its Python type is not
-    already the one its property wants (most values pass with one type lookup).
+    This is the tap's only record pass: properties the catalog deselected are dropped,
+    properties the schema does not have go to `undeclared` (drift.py; without it they are
+    dropped, said once), and a value is converted only when its Python type is not already
+    the one its property wants (most values pass with one type lookup).
     """
 
     def __init__(self, schema: dict[str, Any], stream: str, odd: OddValues,
-                 known: dict[str, Any] | None = None) -> None:
+                 known: dict[str, Any] | None = None,
+                 undeclared: Undeclared | None = None) -> None:
         """`schema`: the selected properties; `known`: the whole schema, when it has more
-        (properties left out of `schema` are dropped quietly: they were deselected)."""
+        (properties left out of `schema` are dropped quietly: they were deselected);
+        `undeclared(path, record, names)` takes the keys of `record` that `known` lacks."""
         self.stream = stream
         self.odd = odd
+        self.undeclared = undeclared
         self._keep = _ObjectPlan.build(self, schema, known or schema, "")
 
     def conform(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -334,10 +339,17 @@ class _ObjectPlan:
 
     def _drop_extra(self, record: dict[str, Any]) -> None:
         extra = record.keys() - self.names
-        for name in extra:
+        unknown = extra - self.known
+        for name in extra - unknown:  # deselected
             del record[name]
-        if unknown := extra - self.known:
-            self.conformer.unknown(self.path, unknown)
+        if not unknown:
+            return
+        if (handle := self.conformer.undeclared) is not None:
+            handle(self.path, record, unknown)
+            return
+        for name in unknown:
+            del record[name]
+        self.conformer.unknown(self.path, unknown)
 
 
 def _fits(schema: dict[str, Any]) -> frozenset[type]:

@@ -57,6 +57,8 @@ _RANGE_TYPES = {"daterange", "timerange"}
 _LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
                           "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
 _KEY_IN_DESCRIPTION = re.compile(r"Pipedrive key: ([^\s,;)]+)(?:, part: (\w+))?")
+# A custom field's key (40 hex characters), alone or with a part (`<key>_currency`).
+_FIELD_KEY = re.compile(r"^[0-9a-f]{40}(?:_\w+)?$")
 
 
 def settings() -> list[th.Property]:
@@ -105,7 +107,9 @@ class CustomField:
         ftype = str(item.get("field_type") or "")
         options = tuple((o.get("id"), str(o.get("label")))
                         for o in item.get("options") or [] if isinstance(o, Mapping))
-        subfields = [s.get("field_code") for s in item.get("subfields") or []
+        key = str(item["field_code"])
+        # A part's code is `currency` or, in some accounts' metadata, `<key>_currency`.
+        subfields = [_part_code(key, str(s["field_code"])) for s in item.get("subfields") or []
                      if isinstance(s, Mapping) and s.get("field_code")]
         parts: tuple[str, ...] = ()
         if ftype == "monetary":
@@ -114,8 +118,11 @@ class CustomField:
             parts = tuple(p for p in subfields if p != "value")
         elif ftype in _RANGE_TYPES:
             parts = ("until",)
-        return cls(str(item["field_code"]), str(item.get("field_name") or ""), ftype, options,
-                   parts)
+        return cls(key, str(item.get("field_name") or ""), ftype, options, parts)
+
+
+def _part_code(key: str, code: str) -> str:
+    return code[len(key) + 1:] if code.startswith(f"{key}_") and len(code) > len(key) + 1 else code
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,8 @@ def catalog_columns(schema: Mapping[str, Any] | None) -> dict[tuple[str, str | N
     for name, prop in ((schema or {}).get("properties") or {}).items():
         match = _KEY_IN_DESCRIPTION.search(str((prop or {}).get("description") or ""))
         if match:
-            found[(match.group(1), match.group(2))] = name
+            key, part = match.group(1), match.group(2)
+            found[(key, part and _part_code(key, part))] = name  # either convention
     return found
 
 
@@ -233,8 +241,11 @@ class CustomColumns:
     shape: str  # "v2": values under `custom_fields`; "v1": top-level keys
     odd: OddValues
     passthrough: bool = False  # the catalog predates typed columns: keep `custom_fields`
+    policy: str = "add_columns"  # undeclared_properties (drift.py), for the log lines
     _labels_of: dict[str, dict[Any, str]] = field(default_factory=dict)
     _plans: list[_FieldPlan] = field(default_factory=list)
+    _keys: frozenset[str] = frozenset()  # keys (and v1 part keys) the metadata describes
+    _unlisted: set[str] = field(default_factory=set)  # keys without metadata, logged once
 
     def __post_init__(self) -> None:
         for key, cols in self.columns.items():
@@ -245,6 +256,8 @@ class CustomColumns:
                                "values are kept as text in column %r", self.stream, f.name,
                                f.field_type, cols[0].name)
             self._plans.append(self._plan(key, cols))
+        self._keys = frozenset(self.columns) | {v1 for plan in self._plans
+                                                for _, _, v1 in plan.parts}
 
     def _plan(self, key: str, cols: list[Column]) -> _FieldPlan:
         main = cols[0] if cols[0].part is None else None  # the catalog may have left it out
@@ -275,11 +288,23 @@ class CustomColumns:
             if plan.simple:  # most fields: one column, one value (fill, without its call)
                 convert = plan.convert
                 record[plan.main] = raw if raw is None or convert is None else convert(raw)
-            elif plan.split and isinstance(raw, dict):  # {value, currency, ...}
-                plan.fill(record, raw.get("value"), [raw.get(p) for p, _, _ in plan.parts])
-            else:  # a plain value, or an odd shape the conformer will report
-                plan.fill(record, raw, [None] * len(plan.parts))
+            elif plan.split and isinstance(raw, dict):  # {value, currency or <key>_currency}
+                plan.fill(record, raw.get("value"),
+                          [raw[p] if p in raw else raw.get(v1) for p, _, v1 in plan.parts])
+            else:  # a plain value (parts maybe beside it, as `<key>_<part>`), or an odd shape
+                plan.fill(record, raw, [values.get(v1) for _, _, v1 in plan.parts])
+        if not self._keys.issuperset(values):
+            for key in values.keys() - self._keys:  # no metadata: a column named by its key
+                self._without_metadata(key)
+                record[key] = values[key]
         return record
+
+    def _without_metadata(self, key: str) -> None:
+        if key not in self._unlisted:
+            self._unlisted.add(key)
+            logger.warning("%s: custom field key %s is in the records but not in the field "
+                           "metadata (no name known): kept as property %r "
+                           "(undeclared_properties: %s)", self.stream, key, key, self.policy)
 
     def _flatten_v1(self, record: dict[str, Any]) -> dict[str, Any]:
         """v1: the value and its parts are top-level keys (`<key>`, `<key>_<part>`)."""
@@ -288,6 +313,9 @@ class CustomColumns:
             value = self._v1_value(plan.field_type, value)
             parts = [record.pop(v1_key, None) for _, _, v1_key in plan.parts]
             plan.fill(record, value, parts)
+        for key in record:  # left: keys without metadata, kept as they are (module docstring)
+            if len(key) >= 40 and key not in self._unlisted and _FIELD_KEY.match(key):
+                self._without_metadata(key)
         return record
 
     @staticmethod
@@ -451,7 +479,8 @@ class CustomFieldRegistry:
                                bool(config.get("custom_field_raw_keys")))
         labels = bool(config.get("custom_field_option_labels"))
         columns, passthrough = self._apply_catalog(stream.name, planned)
-        return CustomColumns(stream.name, columns, labels, shape, self.odd, passthrough)
+        return CustomColumns(stream.name, columns, labels, shape, self.odd, passthrough,
+                             str(config.get("undeclared_properties") or "add_columns"))
 
     def _apply_catalog(
         self, stream: str, planned: dict[str, list[Column]]
@@ -480,13 +509,25 @@ class CustomFieldRegistry:
                 return planned, True
             return {}, False
         columns: dict[str, list[Column]] = {}
+        taken = set(schema.get("properties") or {})
         for key, cols in planned.items():
-            kept = [Column(known[(key, c.part)], c.field, c.part) for c in cols
-                    if (key, c.part) in known]
+            in_catalog = any((key, c.part) in known for c in cols)
+            # In the catalog's columns; a part it lacks is undeclared, under its planned name.
+            kept = [Column(known[(key, c.part)], c.field, c.part) if (key, c.part) in known
+                    else c for c in cols
+                    if (key, c.part) in known or (in_catalog and c.name not in taken)]
             if not kept:
+                # Created since discovery: its columns are undeclared (drift.py), under the
+                # planned names unless the catalog uses them, else under the key.
+                if taken & {c.name for c in cols}:
+                    cols = [Column(key if c.part is None else f"{key}_{c.part}", c.field, c.part)
+                            for c in cols]
                 self._log_once(("new", stream, key), logging.INFO,
-                               "%s: custom field %r (key %s) is not in the catalog; re-run "
-                               "discovery to add it", stream, cols[0].field.name, key)
+                               "%s: custom field %r (key %s) is not in the catalog; its "
+                               "values go to %s as undeclared properties (re-run discovery "
+                               "for typed columns)", stream, cols[0].field.name, key,
+                               ", ".join(c.name for c in cols))
+                columns[key] = cols
                 continue
             if kept[0].name != cols[0].name:
                 self._log_once(("renamed", stream, key), logging.WARNING,

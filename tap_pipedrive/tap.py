@@ -17,6 +17,7 @@ from singer_sdk.singerlib import StateMessage
 from tap_pipedrive import config as settings
 from tap_pipedrive import (
     custom_fields,
+    drift,
     inputs,
     interrupt,
     performance,
@@ -39,7 +40,7 @@ def _config_schema() -> dict[str, Any]:
     props = settings.common_settings(methods.names()) + methods.settings() + ratelimit.settings()
     props += transport.settings()
     props += custom_fields.settings() + performance.settings() + prefetch.settings()
-    props += progress.settings()
+    props += progress.settings() + drift.settings()
     return inputs.tighten(th.PropertiesList(*props).to_dict(),
                           {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS,
                            **transport.MINIMUMS})
@@ -110,6 +111,12 @@ class TapPipedrive(Tap):
         self.discovering = True
         return super().run_discovery()
 
+    @property
+    def catalog_dict(self) -> dict:
+        """The discovered catalog; with `undeclared_properties: catch_all`, each stream's
+        schema declares the catch-all column up front (drift.py)."""
+        return drift.declare_catch_all(super().catalog_dict, self.config)
+
     @cached_property
     def connection(self) -> Connection:
         method = registry().get(self.config.get("auth_method") or settings.DEFAULT_AUTH_METHOD)
@@ -143,6 +150,11 @@ class TapPipedrive(Tap):
         return OddValues()
 
     @cached_property
+    def undeclared(self) -> drift.Undeclared:
+        """Properties the catalog does not declare, and what was done with them (drift.py)."""
+        return drift.Undeclared()
+
+    @cached_property
     def progress(self) -> progress.Progress:
         """Pages and records per stream, for progress lines and the end-of-run summary."""
         return progress.Progress(progress.interval(self.config), self.rate_limiter.usage)
@@ -171,6 +183,8 @@ class TapPipedrive(Tap):
             self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
             for line in self.odd_values.summary():
                 self.logger.warning(line)
+            for line, extra in self.undeclared.summary():
+                self.logger.info("%s", line, extra=extra)
 
     def _handle_termination(self, signum: int, frame: Any) -> None:
         """SIGINT/SIGTERM (the SDK's handler exits 0): stop the sync with `Interrupted`;

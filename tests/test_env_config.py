@@ -65,6 +65,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "custom_field_raw_keys": ("true", True),
     "custom_field_option_labels": ("true", True),
     "sdk_conformance": ("true", True),
+    "undeclared_properties": ("catch_all", "catch_all"),
     "stream_maps": ('{"users": {"__filter__": "id == 1"}}',
                     {"users": {"__filter__": "id == 1"}}),
     "stream_map_config": ('{"keep": 2}', {"keep": 2}),
@@ -404,6 +405,11 @@ def prove_custom_field_raw_keys(p: Proof) -> None:
     assert key in deals and "discount_percent" not in deals
 
 
+def prove_undeclared_properties(p: Proof) -> None:
+    assert "_undeclared" not in discovered(json.dumps(p.catalog.full), "deals")
+    assert "_undeclared" in discovered(ok(p.discover(undeclared_properties="catch_all")), "deals")
+
+
 def prove_custom_field_option_labels(p: Proof) -> None:
     by_default = discovered(json.dumps(p.catalog.full), "deals")["lead_source"]
     labels = discovered(ok(p.discover(custom_field_option_labels="true")), "deals")
@@ -503,6 +509,7 @@ PROOFS: dict[str, Callable[[Proof], None]] = {
     "custom_field_names": prove_custom_field_names,
     "custom_field_raw_keys": prove_custom_field_raw_keys,
     "custom_field_option_labels": prove_custom_field_option_labels,
+    "undeclared_properties": prove_undeclared_properties,
     "stream_maps": prove_stream_maps,
     "stream_map_config": prove_stream_map_config,
     "flattening_enabled": prove_flattening_enabled,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import clock, fields, odd
+from . import clock, drift, fields, odd
 from .data import DEAL_STATUSES, SandboxData
 from .paging import BadRequest, Cursor, offset_page, parse_limit
 from .templated import envelope
@@ -166,6 +166,8 @@ def respond(data: SandboxData, route: Route, query: Mapping[str, str],
     doc = _respond(data, route, query, path or {})
     if data.odd_values:  # Sandbox(odd_values=True): values that broke other connectors
         odd.apply(data, route.entity, doc)
+    if data.drift:  # Sandbox(drift=True): wider and less regular than the spec
+        drift.apply(data, route.entity, doc)
     return doc
 
 

@@ -81,12 +81,17 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--custom-field-suffix", default="", metavar="TEXT",
               help="Appended to every custom field's name (\"Contract number TEXT\"), so "
               "that sandboxes differ in their custom fields as Pipedrive companies do.")
+@click.option("--drift", is_flag=True, default=False,
+              help="Answer wider and less regular than the spec, as real accounts do: "
+              "properties no spec names, custom fields missing from the field metadata, "
+              "`<key>_currency` subfield codes, a property that appears in the middle of a run.")
 def sandbox(
     port: int, host: str, records: int, seed: int, api_token: str, client_id: str,
     client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
     latency: float, page_cache_mb: float, replay: str | None, custom_field_suffix: str,
+    drift: bool,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
@@ -96,6 +101,7 @@ def sandbox(
         ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
         fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb, replay=replay,
+        drift=drift,
     )
     name_custom_fields(sb.data, custom_field_suffix)
     try:
@@ -115,7 +121,7 @@ def sandbox(
     serves = f"replaying {replay}" if replay else f"{records} deals, seed {seed}"
     click.echo(
         f"Pipedrive sandbox on {sb.url} (api_url) | api_token: {api_token} | "
-        f"oauth_client_id: {client_id} | {serves} | Ctrl-C to stop",
+        f"oauth_client_id: {client_id} | {serves}{' | drifting' if drift else ''} | Ctrl-C to stop",
         err=True,
     )
     try:

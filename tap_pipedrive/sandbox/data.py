@@ -189,12 +189,13 @@ class SandboxData:
         self._ids: dict[str, dict[Any, int]] = {}
         self._relationships: tuple[int, dict[Any, list[dict[str, Any]]]] | None = None
         self.odd_values = False  # Sandbox(odd_values=True): odd.py changes what is served
+        self.drift = False  # Sandbox(drift=True): drift.py widens what is served
         self.lock = threading.RLock()
 
     @property
-    def version(self) -> tuple[int, bool]:
+    def version(self) -> tuple[int, bool, bool]:
         """Changes whenever what the API serves may change (pagecache.py)."""
-        return sum(t.changes for t in self._tables.values()), self.odd_values
+        return sum(t.changes for t in self._tables.values()), self.odd_values, self.drift
 
     def _table(self, entity: str) -> _Table:
         try:

@@ -388,6 +388,7 @@ class Sandbox:
         odd_values: bool = False,
         page_cache_mb: float = 0,
         replay: str | os.PathLike[str] | None = None,
+        drift: bool = False,
     ) -> None:
         """burst_limit: requests per token per 2 s (0: none). daily_limit: tokens per day for
         the whole company (0: none); daily_headers: send x-daily-ratelimit-token-*;
@@ -399,12 +400,14 @@ class Sandbox:
         odd_values: a share of records carries values that broke other connectors (odd.py).
         page_cache_mb: keep answered pages, up to so many MB, and serve them again while the
         data is unchanged (pagecache.py; 0: build every page, the default). replay: a
-        capture directory whose answers are served instead of generated data (replay.py)."""
+        capture directory whose answers are served instead of generated data (replay.py).
+        drift: answers wider and less regular than the spec, as real accounts' are (drift.py)."""
         check_loopback(host)
         self.host, self.port = host, int(port)
         self.api_token = api_token
         self.data = SandboxData(records=records, seed=seed)
         self.data.odd_values = bool(odd_values)
+        self.data.drift = bool(drift)
         self.oauth = OAuthState(client_id, client_secret, int(token_ttl), int(code_ttl),
                                 deny_consent)
         self.limiter = BurstLimiter(burst_limit)
