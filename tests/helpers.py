@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -29,6 +30,15 @@ class TapRun:
 
     def ids(self, stream: str) -> list:
         return [r["id"] for r in self.records[stream]]
+
+
+def script_module(name: str) -> Any:
+    """A module of scripts/ (a folder of programs, not a package), imported for its functions."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
 
 
 def run_tap(

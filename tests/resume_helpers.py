@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import TAP, TapRun, run_tap, sandbox_config
+from stream_helpers import discover, select
 
 # The core streams, enough pages at records=1200 (activities, deals, persons: 3 pages each).
 CORE = ("activities", "deals", "organizations", "persons", "pipelines", "stages", "users")
@@ -22,15 +23,8 @@ FAST_RETRIES = {"retry_backoff_seconds": 0.01, "max_retries": 3}
 
 def catalog(tmp_path: Path, streams: tuple[str, ...] = CORE) -> Path:
     """A catalog (from --discover) selecting only `streams`."""
-    run = run_tap(tmp_path, {}, "--discover")
-    assert run.returncode == 0, run.stderr
-    doc = json.loads(run.stdout)
-    for entry in doc["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps(select(discover(tmp_path, {}), streams)))
     return path
 
 

@@ -22,6 +22,7 @@ from oauth_helpers import (
     oauth_config,
     start_sandbox,
 )
+from stream_helpers import discover, select
 
 from tap_pipedrive.capture import capture
 from tap_pipedrive.sandbox import Sandbox
@@ -31,15 +32,8 @@ SMALL = {"records": 20, "seed": 3}  # every stream fits in its first page
 
 def catalog(tmp_path: Path, streams: set[str] | None = None, name: str = "catalog.json") -> Path:
     """A catalog (from --discover) selecting `streams`; None: every stream."""
-    run = run_tap(tmp_path, {}, "--discover")
-    assert run.returncode == 0, run.stderr
-    doc = json.loads(run.stdout)
-    for entry in doc["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = streams is None or entry["tap_stream_id"] in streams
     path = tmp_path / name
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps(select(discover(tmp_path, {}), streams)))
     return path
 
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 from helpers import run_tap, sandbox_config
+from stream_helpers import discover, select
 from test_fast_path import FAST, PLAIN, messages
 
 from tap_pipedrive.conform import OddValues
@@ -134,14 +135,8 @@ def test_a_property_that_appears_mid_run_gets_its_schema_then(drifting, tmp_path
 
 
 def _catalog(tmp_path, sb, streams):
-    found = run_tap(tmp_path, sandbox_config(sb.url), "--discover")
-    catalog = json.loads(found.stdout)
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(catalog))
+    path.write_text(json.dumps(select(discover(tmp_path, sandbox_config(sb.url)), streams)))
     return path
 
 

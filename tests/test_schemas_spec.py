@@ -6,15 +6,14 @@ add and update answers (schema and example), and its `include_fields` names."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import script_module
 from test_sandbox_spec import flatten, resolve, spec
 
 from tap_pipedrive import schemas
@@ -100,17 +99,11 @@ def test_schema_holds_every_property_the_spec_names(stream):
     assert not missing, f"{stream}: in the spec, not in the schema: {missing}"
 
 
-def _generator():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module("generate_schemas")
-    finally:
-        sys.path.pop(0)
 
 
 def test_committed_schemas_are_what_the_generator_makes():
     """A generator change comes with its regenerated schemas (`make schemas`)."""
-    generator = _generator()
+    generator = script_module("generate_schemas")
     specs = {"v1": spec("v1"), "v2": spec("v2")}  # skips when the spec folder is absent
     stale = []
     for stream in STREAMS:
@@ -128,7 +121,7 @@ def test_committed_schemas_are_what_the_generator_makes():
 
 
 def test_union_merges_types_properties_and_formats():
-    union = _generator().schema_union
+    union = script_module("generate_schemas").schema_union
     a = {"type": ["integer", "null"], "description": "from the list",
          "properties": {"x": {"type": ["string", "null"], "format": "date-time"}}}
     b = {"type": ["string", "null"], "description": "elsewhere",
@@ -144,7 +137,7 @@ def test_union_merges_types_properties_and_formats():
 
 
 def test_examples_add_only_unnamed_properties():
-    union = _generator().schema_union
+    union = script_module("generate_schemas").schema_union
     schema = {"properties": {"value": {"type": ["number", "null"]},
                              "custom_fields": {"type": ["object", "null"], "properties": {},
                                                "additionalProperties": True}}}

@@ -3,14 +3,13 @@ return exactly what changed (plus records from the bookmark's own second), delet
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import script_module
 from stream_helpers import discover, select, sync
 
 from tap_pipedrive.sandbox import Sandbox
@@ -214,17 +213,11 @@ def test_filtered_streams_ask_the_server(make_sandbox, tmp_path):
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _generator():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module("generate_schemas")
-    finally:
-        sys.path.pop(0)
 
 
 def test_readme_stream_table_is_current():
     readme = (ROOT / "README.md").read_text()
-    assert _generator().render_readme(readme) == readme, (
+    assert script_module("generate_schemas").render_readme(readme) == readme, (
         "README stream table is stale: run .venv/bin/python scripts/generate_schemas.py")
 
 
