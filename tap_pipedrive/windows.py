@@ -141,8 +141,13 @@ class WindowedWalk:
             self._runner.submit(self._fetch, index, walk, window)
 
     def _fetch(self, index: int, walk: Any, window: dict[str, str | None]) -> None:
-        inflight.set_priority(self._place, index)
-        walk.run(self.stream.iter_pages({WINDOW: window}))
+        try:
+            inflight.set_priority(self._place, index)
+            pages = self.stream.iter_pages({WINDOW: window})
+        except BaseException as exc:  # raised where this window is emitted, never a hang
+            self._shelf.finish(walk, exc)
+            return
+        walk.run(pages)
 
     def take(self) -> Iterator[requests.Response]:
         """Every window's pages, window after window (an error is raised in its place)."""
