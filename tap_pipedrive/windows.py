@@ -37,7 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tap_pipedrive import inflight
+import msgspec
+
+from tap_pipedrive import inflight, page
 from tap_pipedrive.client import PAGE_SIZE, WINDOW
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 
 OVERHEAD = 2.0  # percent: extra requests (one partial page per window) per page read
 MOST_WINDOWS = 64
+PROBE_AT = 0.2  # windows the first page's density must promise before the newest is read
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def applies(stream: Any) -> bool:
@@ -67,19 +71,56 @@ def _epoch(value: Any) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def edges(first: float, last: float, now: float, records: int,
-          overhead: float = OVERHEAD) -> list[int]:
-    """Where windows after the first begin (epoch seconds, ascending), from a first page of
-    `records` records updated between `first` and `last`; [] when splitting would not pay:
-    at most `overhead` percent of the estimated pages are spent on partial pages."""
-    span = max(last - first, 1.0)
-    pages = records / PAGE_SIZE * (now - first) / span  # at the first page's density
-    count = min(1 + int(overhead / 100 * pages), MOST_WINDOWS)
-    lo = math.floor(last) + 1  # the first page's last second stays in the first window
-    if count < 2 or now - lo < count:
+def worth_asking(first: float, last: float, now: float, records: int,
+                 overhead: float = OVERHEAD) -> bool:
+    """Whether the first page (`records` updated between `first` and `last`) says the stream
+    may be long enough for windows: then the newest page is asked for (it is the last
+    window, so it costs no more than a window does)."""
+    pages = records / PAGE_SIZE * (now - first) / max(last - first, 1.0)
+    return overhead / 100 * pages >= PROBE_AT
+
+
+def edges(first: float, last: float, now: float, records: int, overhead: float = OVERHEAD,
+          newest: tuple[float, float] = (0.0, 0.0)) -> list[int]:
+    """Where windows after the first begin (epoch seconds, ascending), between the first
+    page (`records` updated between `first` and `last`) and the newest page (500 updated
+    between `newest`); [] when one chain up to the newest page is best. The density is taken
+    to change linearly from the first page's to the newest page's; the windows hold about
+    as many records each, and at most `overhead` percent of the estimated pages are spent
+    on their partial pages."""
+    low, high = newest
+    gap = low - last
+    if gap <= 2:
         return []
-    step = (now - lo) / count
-    return sorted({lo + round(step * i) for i in range(1, count)})
+    old = records / max(last - first, 1.0)  # records per second, at each end
+    new = PAGE_SIZE / max(high - low, 1.0)
+    middle = (old + new) / 2 * gap
+    pages = (records + PAGE_SIZE + middle) / PAGE_SIZE
+    chains = min(1 + int(overhead / 100 * pages), MOST_WINDOWS) - 1  # the newest page is one
+    if chains < 2:
+        return []
+    a = (new - old) / (2 * gap)  # records from `last` to last + x: old x + a x^2
+    cuts = set()
+    for i in range(1, chains):
+        target = middle * i / chains
+        x = target / old if abs(a) < 1e-12 else (-old + math.sqrt(old * old + 4 * a * target)) / (
+            2 * a)
+        cuts.add(math.floor(last + x) + 1)
+    return sorted(c for c in cuts if last < c <= low)
+
+
+def newest_window(response: requests.Response, since: int) -> requests.Response:
+    """The newest page (sorted newest first) as the last window's page: its records updated
+    at `since` or later, oldest first, each record's bytes as they came."""
+    document = response.page  # type: ignore[attr-defined]
+    keep = [raw for raw, record in zip(_RAW_LIST.decode(document.envelope.data),
+                                       document.data(), strict=True)
+            if (_epoch(record.get("update_time")) or 0) >= since]
+    body = b'{"success":true,"data":[%s],"additional_data":{"next_cursor":null}}' % b",".join(
+        bytes(raw) for raw in reversed(keep))
+    copy = page.without_body(response)
+    page.attach(copy, body)
+    return copy
 
 
 class WindowedWalk:
@@ -124,10 +165,22 @@ class WindowedWalk:
         if first is None or last is None:
             return
         overhead = self.stream.config.get("window_overhead_percent")
-        cuts = edges(first, last, time.time(), len(records),
-                     OVERHEAD if overhead is None else float(overhead))
-        if not cuts:
+        overhead = OVERHEAD if overhead is None else float(overhead)
+        now = time.time()
+        if not worth_asking(first, last, now, len(records), overhead):
             return
+        pages = self.stream.iter_pages({WINDOW: {**bounds, "sort_direction": "desc"}})
+        newest = next(iter(pages))
+        pages.close()  # type: ignore[attr-defined]
+        top = newest.page.data()  # type: ignore[attr-defined]
+        if not isinstance(top, list) or not top:
+            return
+        low, high = _epoch(top[-1].get("update_time")), _epoch(top[0].get("update_time"))
+        if low is None or high is None or low <= last:
+            return  # the newest page reaches back to the first: one chain reads the rest
+        final = math.floor(low) + 1  # the last window: the newest page's records from here
+        cuts = [c for c in edges(first, last, now, len(records), overhead, (low, high))
+                if c < final] + [final]
         bounds["updated_until"] = stamp(cuts[0])
         for i, lo in enumerate(cuts):
             hi = stamp(cuts[i + 1]) if i + 1 < len(cuts) else None
@@ -135,9 +188,14 @@ class WindowedWalk:
                                  {"updated_since": stamp(lo), "updated_until": hi}))
         self.stream.logger.info("%s: reading %d time windows in parallel (from %s)",
                                 self.stream.name, len(cuts) + 1, stamp(cuts[0]))
-        self._runner = ThreadPoolExecutor(min(max(self._parallel - 1, 1), len(cuts)),
+        last_walk = self.windows[-1][0]
+        last_walk.run(iter([newest_window(newest, final)]))  # read already: spooled now
+        if len(self.windows) == 1:
+            return
+        chains = self.windows[:-1]
+        self._runner = ThreadPoolExecutor(min(max(self._parallel - 1, 1), len(chains)),
                                           thread_name_prefix="window")
-        for index, (walk, window) in enumerate(self.windows, start=1):  # started in order
+        for index, (walk, window) in enumerate(chains, start=1):  # started in order
             self._runner.submit(self._fetch, index, walk, window)
 
     def _fetch(self, index: int, walk: Any, window: dict[str, str | None]) -> None:

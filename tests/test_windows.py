@@ -54,7 +54,7 @@ def test_records_on_window_edges_are_read_once(make_sandbox, tmp_path, three_str
     assert len(shared) > 20  # the sandbox's bulk edits: many records per second
     cuts = sorted({seconds(shared[len(shared) // 3]), seconds(shared[2 * len(shared) // 3])})
 
-    def chosen(first, last, now, records, overhead=windows.OVERHEAD):
+    def chosen(first, last, now, records, overhead=windows.OVERHEAD, newest=None):
         return [c for c in cuts if c > last]  # after the first page, as edges() says
 
     monkeypatch.setattr(windows, "edges", chosen)
