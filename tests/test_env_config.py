@@ -59,6 +59,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "request_timeout": ("2.5", 2.5),
     "progress_interval": ("0.5", 0.5),
     "max_parallel_requests": ("2", 2),
+    "window_overhead_percent": ("5", 5),
     "custom_field_names": ('{"ab12": "pinned"}', {"ab12": "pinned"}),
     "custom_field_raw_keys": ("true", True),
     "custom_field_option_labels": ("true", True),
@@ -512,6 +513,7 @@ PARSED_ONLY = {
     "sdk_conformance": "by design the output is the same with and without it",
     "progress_interval": "progress lines depend on timing; tests/test_progress.py covers them",
     "max_parallel_requests": "by design records, order and state are the same whatever it is",
+    "window_overhead_percent": "the same: tests/test_windows.py and test_fast_path.py set it",
 }
 
 
