@@ -132,3 +132,60 @@ def test_a_windowed_backfill_killed_on_the_way_resumes_without_loss(make_sandbox
     want = {s: {r["id"] for r in sb.data.records(s)} for s in STREAMS}
     assert union(*runs, final) == want
 
+
+
+def test_the_newest_page_becomes_the_last_window_oldest_first():
+    """Sorted newest first, cut at an edge, reversed: each record's bytes as they came."""
+    import requests
+
+    from tap_pipedrive import page
+
+    body = (b'{"success":true,"data":[{"id":3,"update_time":"2026-01-01T00:00:09Z","v":1.10},'
+            b'{"id":2,"update_time":"2026-01-01T00:00:05Z"},'
+            b'{"id":1,"update_time":"2026-01-01T00:00:04Z"}],'
+            b'"additional_data":{"next_cursor":"abc"}}')
+    response = requests.Response()
+    response.status_code = 200
+    page.attach(response, body)
+    last = windows.newest_window(response, seconds("2026-01-01T00:00:05Z"))
+    assert last.page.data() == [{"id": 2, "update_time": "2026-01-01T00:00:05Z"},
+                                {"id": 3, "update_time": "2026-01-01T00:00:09Z",
+                                 "v": last.page.data()[1]["v"]}]
+    assert b'"v":1.10}' in last.content  # not re-encoded
+    assert last.page.additional == {"next_cursor": None}
+
+
+def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
+    import threading
+
+    from tap_pipedrive import inflight
+
+    gate = inflight.Gate(1)
+    order: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with gate.slot():
+            holding.set()
+            release.wait(5)
+
+    def ask(name, place):
+        inflight.set_priority(*place)
+        with gate.slot():
+            order.append(name)
+
+    first = threading.Thread(target=hold)
+    first.start()
+    holding.wait(5)
+    later = [threading.Thread(target=ask, args=(n, p))
+             for n, p in (("stream 2", (2, 0)), ("stream 1 window 3", (1, 3)),
+                          ("stream 1 window 1", (1, 1)))]
+    for thread in later:
+        thread.start()
+    time.sleep(0.3)  # all three wait for the one slot
+    assert order == []
+    release.set()
+    for thread in [first, *later]:
+        thread.join(5)
+    assert order == ["stream 1 window 1", "stream 1 window 3", "stream 2"]
