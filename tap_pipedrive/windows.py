@@ -154,10 +154,10 @@ class WindowedWalk:
                 self._split(response, bounds)
 
     def _split(self, response: requests.Response, bounds: dict[str, str | None]) -> None:
-        page = response.page  # type: ignore[attr-defined]
-        if not page.additional.get("next_cursor"):
+        first_page = response.page  # type: ignore[attr-defined]
+        if not first_page.additional.get("next_cursor"):
             return
-        records = page.data()
+        records = first_page.data()
         if not isinstance(records, list) or not records:
             return
         first = _epoch(records[0].get("update_time"))
