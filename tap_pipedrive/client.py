@@ -27,6 +27,7 @@ from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.token_costs import cost_of
 
+WINDOW = "_window"  # context key of a time window's bounds (windows.py)
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
 MAX_BACKOFF = 60.0  # seconds; the longest wait between two retries of a failed call
 # What is retried: the SDK's list (RESTStream.request_decorator).
@@ -219,16 +220,18 @@ class PipedriveStream(RESTStream[Any]):
         """The SDK's retries, with every attempt first passing the tap's rate limiter, and
         one log line per retry (backoff_handler) instead of two."""
         limiter = self._tap.rate_limiter
+        gate = self._tap.prefetcher.gate  # at most max_parallel_requests in flight (inflight.py)
 
         def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
-            limiter.acquire(self.name, self.request_cost)
-            try:
-                return func(prepared_request, context)
-            except requests.exceptions.ConnectionError:
-                limiter.unanswered(self.name, self.request_cost)  # Pipedrive never saw it
-                raise
-            finally:
-                limiter.release()
+            with gate.slot():
+                limiter.acquire(self.name, self.request_cost)
+                try:
+                    return func(prepared_request, context)
+                except requests.exceptions.ConnectionError:
+                    limiter.unanswered(self.name, self.request_cost)  # Pipedrive never saw it
+                    raise
+                finally:
+                    limiter.release()
 
         return backoff.on_exception(
             self.backoff_wait_generator, RETRIED, max_tries=self.backoff_max_tries,
@@ -505,6 +508,9 @@ class IncrementalV2Stream(V2Stream):
 
     replication_key = "update_time"
     is_sorted = True
+    # The server also takes `updated_until` (exclusive): a backfill may be read in time
+    # windows fetched in parallel (windows.py).
+    windowed = False
     # The inclusive re-read of the bookmark's second may bring records that sort below a
     # sub-second bookmark (`...:36.100Z` < `...:36.551Z`): that repeats records, never skips.
     check_sorted = False
@@ -512,7 +518,9 @@ class IncrementalV2Stream(V2Stream):
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         params.update(sort_by="update_time", sort_direction="asc")
-        if start := self.get_starting_timestamp(context):
+        if context and WINDOW in context:  # one time window of a backfill (windows.py)
+            params.update((k, v) for k, v in context[WINDOW].items() if v)
+        elif start := self.get_starting_timestamp(context):
             params["updated_since"] = start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return params
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk import typing as th
 
-from tap_pipedrive import page
+from tap_pipedrive import inflight, page, windows
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
@@ -53,10 +53,17 @@ def settings() -> list[th.Property]:
             "rate limiter paces every request by Pipedrive's burst headers whatever the "
             "value; 1 fetches one page at a time.",
         ),
+        th.Property(
+            "window_overhead_percent", th.NumberType, default=windows.OVERHEAD,
+            description="A backfill of deals, archived deals, persons, organizations or "
+            "activities is read in time windows fetched in parallel; each window costs one "
+            "partial page. At most this many extra requests, in percent of the stream's "
+            "pages (estimated from its first page), are spent on them; 0: no windows.",
+        ),
     ]
 
 
-MINIMUMS = {"max_parallel_requests": 1}
+MINIMUMS = {"max_parallel_requests": 1, "window_overhead_percent": 0}
 
 
 class _Walk:
@@ -73,9 +80,10 @@ class _Walk:
         self.unread = 0  # bytes
         self.outcome: Any = None  # _DONE, or the exception that ended the walk
 
-    def run(self) -> None:
+    def run(self, pages: Iterator[requests.Response] | None = None) -> None:
+        """Spool the stream's pages (or `pages`: one time window's, windows.py)."""
         try:
-            for response in self.stream.iter_pages(None):
+            for response in self.stream.iter_pages(None) if pages is None else pages:
                 if not self._put(response):
                     return
             self._shelf.finish(self, _DONE)
@@ -180,7 +188,9 @@ class Prefetcher:
 
     def __init__(self, parallel: int) -> None:
         self.parallel = parallel
-        self._walks: dict[str, _Walk] = {}
+        self._walks: dict[str, Any] = {}
+        self._windowed: list[windows.WindowedWalk] = []
+        self.gate = inflight.Gate(parallel)
         self._stop = threading.Event()
         self._shelf = _Shelf(self._stop)
         self._pool: ThreadPoolExecutor | None = None
@@ -196,18 +206,24 @@ class Prefetcher:
         walk = self._walks.pop(stream.name, None) if context is None else None
         if walk is None:
             return stream.iter_pages(context)
+        if isinstance(walk, windows.WindowedWalk):
+            return walk.take()
         return self._shelf.take(walk)
 
     def _start(self, first: PipedriveStream) -> None:
         order = list(first._tap.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
-        for stream in filter(_walkable, later):
+        for place, stream in enumerate(filter(_walkable, later)):
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
-            walk = _Walk(stream, self._shelf)
+            walk: Any = _Walk(stream, self._shelf)
+            if windows.applies(stream):  # a backfill may be read in time windows
+                walk = windows.WindowedWalk(stream, self._shelf, self.parallel, place,
+                                            lambda s: _Walk(s, self._shelf))
+                self._windowed.append(walk)
             self._walks[stream.name] = walk
-            self._pool.submit(walk.run)
+            self._pool.submit(_placed, place, walk.run)
 
     def close(self) -> None:
         """Stop the workers (after a failure, pages still queued are dropped)."""
@@ -217,6 +233,13 @@ class Prefetcher:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for walk in self._walks.values():  # planned, never emitted (the run stopped)
             walk.close()
+        for windowed in self._windowed:
+            windowed.close(wait=True)
+
+
+def _placed(place: int, run: Any) -> None:
+    inflight.set_priority(place, 0)  # earlier streams' requests go first (inflight.py)
+    run()
 
 
 def _starting_value(stream: PipedriveStream) -> Any:

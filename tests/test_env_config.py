@@ -61,6 +61,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "max_response_bytes": ("2048", 2048),
     "progress_interval": ("0.5", 0.5),
     "max_parallel_requests": ("2", 2),
+    "window_overhead_percent": ("5", 5),
     "custom_field_names": ('{"ab12": "pinned"}', {"ab12": "pinned"}),
     "custom_field_raw_keys": ("true", True),
     "custom_field_option_labels": ("true", True),
@@ -531,6 +532,7 @@ PARSED_ONLY = {
     "progress_interval": "progress lines depend on timing; tests/test_progress.py covers them",
     "max_parallel_requests": "by design records, order and state are the same whatever it is",
     "unknown_settings": "no unknown name can come from the environment: only known ones are read",
+    "window_overhead_percent": "the same: tests/test_windows.py and test_fast_path.py set it",
 }
 
 

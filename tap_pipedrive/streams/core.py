@@ -19,6 +19,7 @@ DEAL_STATUSES = {"status": "open,won,lost,deleted"}
 
 class DealsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "deals"
+    windowed = True  # updated_until too: a backfill is read in time windows
     path = "/api/v2/deals"
     primary_keys = ("id",)
     extra_params = DEAL_STATUSES
@@ -29,6 +30,7 @@ class DealsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
 class ArchivedDealsStream(CustomFieldsStream, IncrementalV2Stream):
     # Archived deals (since 2025-07) are left out of /deals; same filters and custom fields.
     name = "archived_deals"
+    windowed = True  # updated_until too: a backfill is read in time windows
     path = "/api/v2/deals/archived"
     primary_keys = ("id",)
     extra_params = DEAL_STATUSES
@@ -38,6 +40,7 @@ class ArchivedDealsStream(CustomFieldsStream, IncrementalV2Stream):
 
 class PersonsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "persons"
+    windowed = True  # updated_until too: a backfill is read in time windows
     path = "/api/v2/persons"
     primary_keys = ("id",)
     custom_field_source = PersonFieldsStream
@@ -46,6 +49,7 @@ class PersonsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
 
 class OrganizationsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     name = "organizations"
+    windowed = True  # updated_until too: a backfill is read in time windows
     path = "/api/v2/organizations"
     primary_keys = ("id",)
     custom_field_source = OrganizationFieldsStream
@@ -55,13 +59,15 @@ class OrganizationsStream(CustomFieldsStream, BatchingParent, IncrementalV2Strea
 class ActivitiesStream(IncrementalV2Stream):
     # v2 activity items carry no custom_fields (spec), though activityFields lists some.
     name = "activities"
+    windowed = True  # updated_until too: a backfill is read in time windows
     path = "/api/v2/activities"
     primary_keys = ("id",)
 
 
 class ProductsStream(CustomFieldsStream, BatchingParent, IncrementalV2Stream):
     # /products has `updated_since` and sorts by update_time, but no `updated_until`:
-    # it is read in one ascending pass, never in time windows.
+    # it is read in one ascending pass, never in time windows (its pages are still
+    # fetched ahead of the records being emitted).
     name = "products"
     path = "/api/v2/products"
     primary_keys = ("id",)
