@@ -6,25 +6,24 @@ import copy
 import random
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from datetime import timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import backoff
 import requests
 from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import get_selected_schema
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
-from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
 from tap_pipedrive import drift, page, schemas, transport
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.sdk_compat import RESTStreamSeam, selected_schema
 from tap_pipedrive.token_costs import cost_of
 
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
@@ -54,6 +53,10 @@ RESUME = "run again with the last state to resume from the page that failed"
 _retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backoff_handler
 
 
+if TYPE_CHECKING:
+    from tap_pipedrive.tap import TapPipedrive
+
+
 class ConnectionFailed(TapPipedriveError):
     """The network failed on every attempt of a request."""
 
@@ -78,7 +81,7 @@ class RateLimited(RetriableAPIError):
         self.wait = wait
 
 
-class PipedriveStream(RESTStream[Any]):
+class PipedriveStream(RESTStreamSeam):
     """A Pipedrive list endpoint. Streams never know which auth method signs requests."""
 
     records_jsonpath = "$.data[*]"
@@ -90,27 +93,33 @@ class PipedriveStream(RESTStream[Any]):
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
     @property
+    def tap(self) -> TapPipedrive:
+        """The tap, and the run's services it holds (rate limiter, prefetcher, ...)."""
+        return cast("TapPipedrive", self.sdk_tap)
+
+    @property
     def url_base(self) -> str:
-        return self._tap.api_base
+        return self.tap.api_base
 
     @property
     def authenticator(self) -> requests.auth.AuthBase:
-        return self._tap.connection.auth
+        return self.tap.connection.auth
 
     @property
     def requests_session(self) -> requests.Session:
         """The SDK's session, replaced by one that sends only to the API's origin, within
         a deadline, reading at most max_response_bytes (transport.py)."""
-        if not isinstance(self._requests_session, transport.GuardedSession):
-            self._requests_session = transport.api_session(
+        session = self.__dict__.get("guarded_session")
+        if session is None:
+            session = self.__dict__["guarded_session"] = transport.api_session(
                 self.url_base, self.timeout,
                 int(self.config.get("max_response_bytes")
                     or transport.DEFAULT_MAX_RESPONSE_BYTES))
-        return self._requests_session
+        return session
 
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"User-Agent": f"tap-pipedrive/{self._tap.plugin_version}"}
+    @cached_property
+    def user_agent(self) -> str:
+        return f"tap-pipedrive/{self.tap.plugin_version}"
 
     def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
         return dict(self.extra_params)
@@ -121,15 +130,15 @@ class PipedriveStream(RESTStream[Any]):
     def conformer(self) -> Conformer:
         schema = self.effective_schema
         if not self.selected:  # read only for its children: nothing is emitted, keep all
-            return Conformer(schema, self.name, self._tap.odd_values)
-        selected = get_selected_schema(self.name, schema, self.mask)
-        return Conformer(selected, self.name, self._tap.odd_values, known=schema,
+            return Conformer(schema, self.name, self.tap.odd_values)
+        selected = selected_schema(self.name, schema, self.mask)
+        return Conformer(selected, self.name, self.tap.odd_values, known=schema,
                          undeclared=self.undeclared)
 
     @cached_property
     def undeclared(self) -> drift.Handler:
         """What happens to properties the catalog does not declare (drift.py)."""
-        return drift.Handler(self.name, drift.policy(self.config), self._tap.undeclared,
+        return drift.Handler(self.name, drift.policy(self.config), self.tap.undeclared,
                              self.widen, lambda: self.effective_schema)
 
     def post_process(self, row: dict, context: dict | None = None) -> dict | None:
@@ -167,29 +176,29 @@ class PipedriveStream(RESTStream[Any]):
         node.setdefault("properties", {}).update(properties)
         self._widened = schema
         self.__dict__.pop("conformer", None)  # rebuilt with the new columns
-        selected = get_selected_schema(self.name, self._widened, self.mask)
-        self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
-        self._stream_maps = None  # SDK-internal (0.54): read again from the mapper
-        self._write_schema_message()
+        selected = selected_schema(self.name, self._widened, self.mask)
+        self.tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
+        self.resend_schema()
 
     @cached_property
     def _sdk_conformance(self) -> bool:  # read once, not per record
         return bool(self.config.get("sdk_conformance"))
 
-    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    @override
+    def record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
         """RECORD messages of a record that `post_process` has already made fit the selected
         schema: the SDK's own pass (pruning, then recursive type conformance) would walk
         every value again and change nothing; it costs more than half the tap's CPU. The
         `sdk_conformance` setting runs it anyway (tests prove both paths emit the same)."""
         if self._sdk_conformance:
-            yield from super()._generate_record_messages(record)
+            yield from self.sdk_record_messages(record)
             return
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
                 yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                           version=self._stream_version,
-                                           time_extracted=utc_now())
+                                           version=self.stream_version,
+                                           time_extracted=datetime.now(timezone.utc))
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The page's records, from the document parsed once in `_check_body`."""
@@ -198,7 +207,7 @@ class PipedriveStream(RESTStream[Any]):
             records = data  # what the SDK's JSONPath would yield, without walking it
         else:
             records = list(super().parse_response(response))
-        self._tap.progress.page(self.name, len(records))
+        self.tap.progress.page(self.name, len(records))
         return records
 
     def keep_paging(self) -> bool:
@@ -218,7 +227,7 @@ class PipedriveStream(RESTStream[Any]):
     def request_decorator(self, func: Callable) -> Callable:
         """The SDK's retries, with every attempt first passing the tap's rate limiter, and
         one log line per retry (backoff_handler) instead of two."""
-        limiter = self._tap.rate_limiter
+        limiter = self.tap.rate_limiter
 
         def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
             limiter.acquire(self.name, self.request_cost)
@@ -241,7 +250,7 @@ class PipedriveStream(RESTStream[Any]):
         other threads stop now (ratelimit.unreachable) rather than retry the same outage."""
         exc = details.get("exception")
         if isinstance(exc, requests.exceptions.ConnectionError):
-            self._tap.rate_limiter.unreachable(ConnectionFailed(
+            self.tap.rate_limiter.unreachable(ConnectionFailed(
                 f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                 f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
 
@@ -270,7 +279,7 @@ class PipedriveStream(RESTStream[Any]):
 
     def backoff_handler(self, details: Any) -> None:
         """One warning line per retry; never a URL query or header. Then the retry's wait."""
-        self._tap.rate_limiter.retried(self.name)
+        self.tap.rate_limiter.retried(self.name)
         wait = getattr(_retry_wait, "value", 0.0)
         exc = details.get("exception")
         if isinstance(exc, RetriableAPIError):
@@ -280,18 +289,18 @@ class PipedriveStream(RESTStream[Any]):
         self.logger.warning("%s: retry %d of %d in %.1f s after: %s", self.name,
                             details.get("tries", 0), self.backoff_max_tries() - 1,
                             wait, reason)
-        self._tap.rate_limiter.pause(wait)
+        self.tap.rate_limiter.pause(wait)
 
     def iter_pages(self, context: dict | None) -> Iterator[requests.Response]:
         """The stream's pages, each requested once the one before it is read (its cursor or
         offset is in it): the SDK's page loop, without the records. Runs in the main thread,
         or in a worker of the prefetcher (prefetch.py), which must not touch state."""
         paginator = self.get_new_paginator() or SinglePagePaginator()
-        request = self.request_decorator(self._request)
+        request = self.request_decorator(self.send)
         with self.get_http_request_counter() as request_counter:
             request_counter.with_context(context)
             while not paginator.finished:
-                prepared = self._prepare_request(context=context, page=paginator)
+                prepared = self.prepare_page_request(context, paginator)
                 response = request(prepared, context)
                 request_counter.increment()
                 self.update_sync_costs(prepared, response, context)
@@ -322,7 +331,7 @@ class PipedriveStream(RESTStream[Any]):
         seen: set[Any] = set()
         repeated = stale = 0
         try:
-            for response in self._tap.prefetcher.pages(self, context):
+            for response in self.tap.prefetcher.pages(self, context):
                 new = old = 0
                 for record in self.parse_response(response):
                     key = key_of(record) if key_of is not None else None
@@ -341,7 +350,7 @@ class PipedriveStream(RESTStream[Any]):
                         "pages in a row held only records already read; stopped there. "
                         f"State is saved; {RESUME}")
         except Exception as exc:
-            self._write_state_message()  # SDK-internal; the SDK itself does not on errors
+            self.write_state_now()  # the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
                 raise ConnectionFailed(
                     f"{_connection_problem(exc)} on GET {self.path} (gave up after "
@@ -387,7 +396,7 @@ class PipedriveStream(RESTStream[Any]):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        wait = self._tap.rate_limiter.observe(self.name, self.request_cost, status,
+        wait = self.tap.rate_limiter.observe(self.name, self.request_cost, status,
                                               response.headers)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise RateLimited(self.response_error_message(response), response, wait)

@@ -22,8 +22,6 @@ are fetched in the main thread, as before.
 
 from __future__ import annotations
 
-import copy
-import logging
 import tempfile
 import threading
 from collections import deque
@@ -34,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from singer_sdk import typing as th
 
-from tap_pipedrive import page
+from tap_pipedrive import page, sdk_compat
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
@@ -199,7 +197,7 @@ class Prefetcher:
         return self._shelf.take(walk)
 
     def _start(self, first: PipedriveStream) -> None:
-        order = list(first._tap.streams.values())
+        order = list(first.tap.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
         for stream in filter(_walkable, later):
@@ -222,10 +220,7 @@ class Prefetcher:
 def _starting_value(stream: PipedriveStream) -> Any:
     """The bookmark the SDK will start this stream from (it decides when the stream starts:
     state, start_date), worked out on a copy of the state: state stays the main thread's."""
-    manager = copy.copy(stream.state_manager)
-    manager.tap_state = copy.deepcopy(stream.state_manager.tap_state)
-    manager._logger = logging.getLogger("tap-pipedrive.prefetch")  # the SDK logs it later
-    manager._logger.disabled = True
+    manager = sdk_compat.state_manager_copy(stream)  # logs nothing: the SDK logs it later
     manager.write_starting_replication_value(
         context=None, replication_method=stream.replication_method,
         replication_key=stream.replication_key, config=dict(stream.config),

@@ -8,11 +8,10 @@ from functools import cached_property
 from typing import Any
 
 import click
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.singerlib import StateMessage
+from typing_extensions import override
 
 from tap_pipedrive import config as settings
 from tap_pipedrive import (
@@ -32,6 +31,7 @@ from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
 from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import ConfigError
+from tap_pipedrive.sdk_compat import TapSeam
 from tap_pipedrive.streams import STREAMS
 
 
@@ -46,7 +46,7 @@ def _config_schema() -> dict[str, Any]:
                            **transport.MINIMUMS})
 
 
-class TapPipedrive(Tap):
+class TapPipedrive(TapSeam):
     """Singer tap for Pipedrive: deals, persons, organizations, activities and more."""
 
     name = "tap-pipedrive"
@@ -70,9 +70,10 @@ class TapPipedrive(Tap):
         try:
             super().__init__(config=config, setup_mapper=False, **kwargs)
         except ConfigValidationError:  # the SDK's lines would echo values, secrets included
-            raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
+            raise ConfigError(inputs.config_errors(self.raw_config,
+                                                  self.config_jsonschema)) from None
         redact.install()
-        redact.clean(self._config, redact.secret_names(self.config_jsonschema))
+        redact.clean(self.raw_config, redact.secret_names(self.config_jsonschema))
         self._check_settings(validated=kwargs.get("validate_config", True))
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message
@@ -82,25 +83,28 @@ class TapPipedrive(Tap):
     def _check_settings(self, validated: bool) -> None:
         """What the schema cannot say, before any output: real dates, and no setting name
         the tap does not know (with the closest known name)."""
-        if validated and (problems := inputs.config_errors(self._config, self.config_jsonschema)):
+        problems = inputs.config_errors(self.raw_config, self.config_jsonschema) \
+            if validated else None
+        if problems:
             raise ConfigError(problems)
         schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)  # stream maps, flattening: the SDK's own settings
-        unknown = inputs.unknown_settings(self._config, schema["properties"])
+        unknown = inputs.unknown_settings(self.raw_config, schema["properties"])
         if not unknown:
             return
-        if self._config.get("unknown_settings") == "warn":
+        if self.raw_config.get("unknown_settings") == "warn":
             for line in unknown:
                 self.logger.warning("%s (ignored: unknown_settings=warn)", line)
             return
         raise ConfigError("; ".join(unknown) + " (set unknown_settings=warn to run anyway)")
 
-    @classproperty
-    def _env_var_config(cls) -> dict[str, Any]:
+    @classmethod
+    @override
+    def env_var_config(cls) -> dict[str, Any]:
         """TAP_PIPEDRIVE_* variables, every kind parsed (config.env_config)."""
         schema = cls.config_jsonschema
         cls.append_builtin_config(schema)
-        return settings.env_config(schema, cls._env_var_prefix)
+        return settings.env_config(schema, cls.env_var_prefix())
 
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
@@ -186,7 +190,8 @@ class TapPipedrive(Tap):
             for line, extra in self.undeclared.summary():
                 self.logger.info("%s", line, extra=extra)
 
-    def _handle_termination(self, signum: int, frame: Any) -> None:
+    @override
+    def on_termination(self, signum: int, frame: Any) -> None:
         """SIGINT/SIGTERM (the SDK's handler exits 0): stop the sync with `Interrupted`;
         sync_all writes the state reached and the command line exits 130/143."""
         interrupt.handle(signum)

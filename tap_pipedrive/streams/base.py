@@ -70,7 +70,7 @@ class CustomFieldsStream(PipedriveStream):
     @cached_property
     def custom_columns(self) -> CustomColumns | None:
         reserved = set(_static_schema(self.name)["properties"]) - {"custom_fields"}
-        return self._tap.custom_fields.columns_for(
+        return self.tap.custom_fields.columns_for(
             self, self.custom_field_source, self.custom_field_shape, reserved)
 
     @cached_property
@@ -190,11 +190,11 @@ class BatchingParent(PipedriveStream):
                 seen.add(ident)
             batch.append(ident)
             if len(batch) >= self.child_batch_size:
-                self._sync_children({PARENT_IDS: batch})  # SDK-internal, stable in 0.54
+                self.sync_children_now({PARENT_IDS: batch})
                 batch = []
                 self._state_before_batch = None
         if batch:
-            self._sync_children({PARENT_IDS: batch})
+            self.sync_children_now({PARENT_IDS: batch})
         self._state_before_batch = None
 
     _state_before_batch: dict | None = None
