@@ -16,6 +16,7 @@ import backoff
 import requests
 from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from typing_extensions import override
@@ -98,14 +99,17 @@ class PipedriveStream(RESTStreamSeam):
         return cast("TapPipedrive", self.sdk_tap)
 
     @property
+    @override
     def url_base(self) -> str:
         return self.tap.api_base
 
     @property
+    @override
     def authenticator(self) -> requests.auth.AuthBase:
         return self.tap.connection.auth
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         """The SDK's session, replaced by one that sends only to the API's origin, within
         a deadline, reading at most max_response_bytes (transport.py)."""
@@ -118,10 +122,12 @@ class PipedriveStream(RESTStreamSeam):
         return session
 
     @cached_property
+    @override
     def user_agent(self) -> str:
         return f"tap-pipedrive/{self.tap.plugin_version}"
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return dict(self.extra_params)
 
     # --- records: values that fit the schema, and when to stop paging ----------------------
@@ -141,7 +147,8 @@ class PipedriveStream(RESTStreamSeam):
         return drift.Handler(self.name, drift.policy(self.config), self.tap.undeclared,
                              self.widen, lambda: self.effective_schema)
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Odd values become null or text (counted), never a crash or a lost record;
         deselected properties are dropped, undeclared ones go by `undeclared_properties`."""
         conformer = self.conformer  # made first: it makes the handler of a selected stream
@@ -159,6 +166,7 @@ class PipedriveStream(RESTStreamSeam):
     _widened: dict[str, Any] | None = None  # the catalog's schema, with the added columns
 
     @property
+    @override
     def effective_schema(self) -> dict:
         if self._widened is not None:
             return self._widened
@@ -185,7 +193,7 @@ class PipedriveStream(RESTStreamSeam):
         return bool(self.config.get("sdk_conformance"))
 
     @override
-    def record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    def record_messages(self, record: dict) -> Generator[singer.RecordMessage, None, None]:
         """RECORD messages of a record that `post_process` has already made fit the selected
         schema: the SDK's own pass (pruning, then recursive type conformance) would walk
         every value again and change nothing; it costs more than half the tap's CPU. The
@@ -200,6 +208,7 @@ class PipedriveStream(RESTStreamSeam):
                                            version=self.stream_version,
                                            time_extracted=datetime.now(timezone.utc))
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The page's records, from the document parsed once in `_check_body`."""
         data = response.page.data()  # type: ignore[attr-defined]
@@ -221,9 +230,11 @@ class PipedriveStream(RESTStreamSeam):
         return self.token_cost if self.token_cost is not None else cost_of(self.path or "")
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config.get("request_timeout") or 120)
 
+    @override
     def request_decorator(self, func: Callable) -> Callable:
         """The SDK's retries, with every attempt first passing the tap's rate limiter, and
         one log line per retry (backoff_handler) instead of two."""
@@ -254,9 +265,11 @@ class PipedriveStream(RESTStreamSeam):
                 f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                 f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
 
+    @override
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """A 429 waits as long as the rate limiter says; anything else backs off
         exponentially from `retry_backoff_seconds`, with jitter, capped."""
@@ -271,12 +284,14 @@ class PipedriveStream(RESTStreamSeam):
                 wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
             exc = yield wait
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """The generator already jitters. backoff sleeps what this returns, which cannot be
         cut short: 0, and backoff_handler waits `value` itself (rate_limiter.pause)."""
         _retry_wait.value = value
         return 0.0
 
+    @override
     def backoff_handler(self, details: Any) -> None:
         """One warning line per retry; never a URL query or header. Then the retry's wait."""
         self.tap.rate_limiter.retried(self.name)
@@ -291,7 +306,7 @@ class PipedriveStream(RESTStreamSeam):
                             wait, reason)
         self.tap.rate_limiter.pause(wait)
 
-    def iter_pages(self, context: dict | None) -> Iterator[requests.Response]:
+    def iter_pages(self, context: Context | None) -> Iterator[requests.Response]:
         """The stream's pages, each requested once the one before it is read (its cursor or
         offset is in it): the SDK's page loop, without the records. Runs in the main thread,
         or in a worker of the prefetcher (prefetch.py), which must not touch state."""
@@ -305,8 +320,7 @@ class PipedriveStream(RESTStreamSeam):
                 request_counter.increment()
                 self.update_sync_costs(prepared, response, context)
                 yield response
-                if response.page.is_empty and not paginator.continue_if_empty(  # type: ignore[attr-defined]
-                        response):
+                if response.page.is_empty and not paginator.continue_if_empty(response):
                     return  # an empty page ends the stream, as in the SDK's loop
                 try:
                     paginator.advance(response)
@@ -318,7 +332,8 @@ class PipedriveStream(RESTStreamSeam):
                         "again resumes there but may meet the same loop (a Pipedrive fault)"
                     ) from None
 
-    def request_records(self, context: dict | None) -> Iterable[dict]:
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict]:
         """Records page by page; pages may have been fetched ahead (prefetch.py). On any
         failure, first write the state of what was emitted, so that the next run resumes at
         the page that failed (sorted streams) and never skips one.
@@ -387,13 +402,15 @@ class PipedriveStream(RESTStreamSeam):
     # will start from, so the worker never reads (or creates) the stream's state.
     start_pin: tuple[Any] | None = None
 
-    def get_starting_replication_key_value(self, context: dict | None) -> Any:
+    @override
+    def get_starting_replication_key_value(self, context: Context | None) -> Any:
         if context is None and self.start_pin is not None:
             return self.start_pin[0]
         return super().get_starting_replication_key_value(context)
 
     # --- responses: errors and bad bodies -------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         wait = self.tap.rate_limiter.observe(self.name, self.request_cost, status,
@@ -420,6 +437,7 @@ class PipedriveStream(RESTStreamSeam):
             raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
                                     f"{bad}", response) from None
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """One line: status, method and path (no query: never a secret), Pipedrive's words."""
         path = urlparse(response.url).path
@@ -483,9 +501,11 @@ class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
         super().__init__(None)
         self.keep_paging = keep_paging
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         cursor = response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
         return self._checked(cursor if isinstance(cursor, (str, int)) else None)
@@ -494,10 +514,12 @@ class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
 class V2Stream(PipedriveStream):
     """API v2 list endpoint with cursor paging (`additional_data.next_cursor`)."""
 
-    def get_new_paginator(self) -> CursorPaginator:
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator:
         return CursorPaginator(self.keep_paging)
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = {**super().get_url_params(context, next_page_token), "limit": PAGE_SIZE}
         if next_page_token:
             params["cursor"] = next_page_token
@@ -518,7 +540,8 @@ class IncrementalV2Stream(V2Stream):
     # sub-second bookmark (`...:36.100Z` < `...:36.551Z`): that repeats records, never skips.
     check_sorted = False
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         params.update(sort_by="update_time", sort_direction="asc")
         if start := self.get_starting_timestamp(context):
@@ -537,9 +560,11 @@ class V1OffsetPaginator(_NoRevisits, BaseAPIPaginator[int]):
         self.page_size = page_size
         self.keep_paging = keep_paging
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
 
+    @override
     def get_next(self, response: requests.Response) -> int | None:
         additional = response.page.additional  # type: ignore[attr-defined]
         paging = additional.get("pagination") or additional
@@ -559,12 +584,14 @@ class V1Stream(PipedriveStream):
     paginated = False
     page_size = PAGE_SIZE
 
+    @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.paginated:
             return V1OffsetPaginator(self.page_size, self.keep_paging)
         return SinglePagePaginator()
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         if self.paginated:
             params.update(start=next_page_token or 0, limit=self.page_size)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import signal
 
-NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+NAMES: dict[int, str] = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception

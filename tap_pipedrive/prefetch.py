@@ -27,10 +27,11 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import requests
 from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
 
 from tap_pipedrive import page, sdk_compat
 
@@ -184,7 +185,8 @@ class Prefetcher:
         self._pool: ThreadPoolExecutor | None = None
         self.armed = False  # only a sync reads ahead (not discovery, not auth commands)
 
-    def pages(self, stream: PipedriveStream, context: dict | None) -> Iterator[requests.Response]:
+    def pages(self, stream: PipedriveStream,
+              context: Context | None) -> Iterator[requests.Response]:
         """The stream's pages, in order. The first stream of a sync that can be read ahead
         plans the walks of itself and every such stream after it (the SDK has set up their
         state by then)."""
@@ -228,7 +230,7 @@ def _starting_value(stream: PipedriveStream) -> Any:
     return manager.get_starting_replication_value(None, stream.replication_method)
 
 
-def _walkable(stream: Any) -> bool:
+def _walkable(stream: Any) -> TypeGuard[PipedriveStream]:
     """A top-level stream whose pages depend only on the API's answers."""
     from tap_pipedrive.client import PipedriveStream
     from tap_pipedrive.streams.base import BatchingParent

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from types import FrameType
 from typing import Any
 
@@ -26,9 +26,12 @@ from singer_sdk import singerlib as singer
 from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.helpers._catalog import get_selected_schema
 from singer_sdk.helpers._classproperty import classproperty
+from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+
+RecordMessages = Generator[singer.RecordMessage, None, None]
 
 __all__ = ["RESTStreamSeam", "TapSeam", "environment_config", "selected_schema",
            "state_manager_copy", "tap_of"]
@@ -67,14 +70,14 @@ class RESTStreamSeam(RESTStream[Any]):
     """The base of the tap's streams: SDK-private hooks and calls, under public names."""
 
     @override
-    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    def _generate_record_messages(self, record: dict) -> RecordMessages:
         return self.record_messages(record)
 
-    def record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    def record_messages(self, record: dict) -> RecordMessages:
         """The RECORD messages of a processed record (the SDK's hook; override it)."""
         return self.sdk_record_messages(record)
 
-    def sdk_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    def sdk_record_messages(self, record: dict) -> RecordMessages:
         """The SDK's own RECORD messages: prune deselected properties, conform types, map."""
         yield from super()._generate_record_messages(record)
 
@@ -88,11 +91,12 @@ class RESTStreamSeam(RESTStream[Any]):
         """The version RECORD messages carry (set with ACTIVATE_VERSION), or None."""
         return self._stream_version
 
-    def send(self, prepared: requests.PreparedRequest, context: dict | None) -> requests.Response:
+    def send(self, prepared: requests.PreparedRequest,
+             context: Context | None) -> requests.Response:
         """One attempt of a request: sign, send, log its duration, `validate_response`."""
         return self._request(prepared, context)
 
-    def prepare_page_request(self, context: dict | None,
+    def prepare_page_request(self, context: Context | None,
                              paginator: BaseAPIPaginator) -> requests.PreparedRequest:
         """The request for the paginator's current page, as the SDK's page loop builds it."""
         return self._prepare_request(context=context, page=paginator)
@@ -102,7 +106,7 @@ class RESTStreamSeam(RESTStream[Any]):
         (the SDK writes one at its own points; the tap also does before raising an error)."""
         self._write_state_message()
 
-    def sync_children_now(self, child_context: dict | None) -> None:
+    def sync_children_now(self, child_context: Context | None) -> None:
         """Sync the child streams for `child_context` now (the SDK does it per record)."""
         self._sync_children(child_context)
 
