@@ -46,16 +46,13 @@ _DONE = object()
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_parallel_requests", th.IntegerType, default=DEFAULT_PARALLEL,
+            "max_parallel_requests", th.IntegerType(minimum=1), default=DEFAULT_PARALLEL,
             description="Streams whose pages are fetched at the same time, ahead of the one "
             "being emitted (records, order and state stay those of a sequential run). The "
             "rate limiter paces every request by Pipedrive's burst headers whatever the "
             "value; 1 fetches one page at a time.",
         ),
     ]
-
-
-MINIMUMS = {"max_parallel_requests": 1}
 
 
 class _Walk:

@@ -56,39 +56,36 @@ class LongWait(BudgetStop):
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_tokens_per_run", th.IntegerType,
+            "max_tokens_per_run", th.IntegerType(minimum=1),
             description="API tokens (the spec's x-token-cost per call) one run may spend. At "
             "the cap the run stops cleanly: state saved, exit code 75, the next run resumes. "
             "Keeps a sync from eating the daily budget other integrations share. Unset: no cap.",
         ),
         th.Property(
-            "max_retries", th.IntegerType, default=5,
+            "max_retries", th.IntegerType(minimum=0), default=5,
             description="Retries of a failed request (5xx, 429, dropped or broken connection, "
             "timeout, invalid body) before the run fails with resumable state.",
         ),
         th.Property(
-            "retry_backoff_seconds", th.NumberType, default=2,
+            "retry_backoff_seconds", th.NumberType(minimum=0), default=2,
             description="Wait before the first retry; it doubles on each retry, with jitter, up "
             "to 60 s. A 429 waits for x-ratelimit-reset instead.",
         ),
         th.Property(
-            "max_rate_limit_wait", th.IntegerType, default=60,
+            "max_rate_limit_wait", th.IntegerType(minimum=2), default=60,  # 2 s: the burst window
             description="Longest wait for a rate-limit reset, in seconds (x-ratelimit-reset "
             "with no room left, on a 200 or a 429, and Retry-After). A 429 asking for a "
             "longer wait is taken as the daily budget being spent, a 200 as a window that "
             "will not reopen soon: either way the run stops cleanly (state saved, exit 75).",
         ),
         th.Property(
-            "request_timeout", th.NumberType, default=120,
+            # The SDK annotates `minimum` as int; JSON Schema (and its validator) take any number.
+            "request_timeout", th.NumberType(minimum=0.1),  # type: ignore[arg-type]
+            default=120,
             description="Seconds one API request may take, connecting and receiving the "
             "whole answer; a slower one is abandoned and retried.",
         ),
     ]
-
-
-# Lowest values that make sense; lower ones are refused as bad settings.
-MINIMUMS = {"max_tokens_per_run": 1, "max_retries": 0, "retry_backoff_seconds": 0,
-            "max_rate_limit_wait": 2, "request_timeout": 0.1}  # 2 s: the burst window
 
 
 @dataclass

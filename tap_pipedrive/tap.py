@@ -42,9 +42,7 @@ def _config_schema() -> dict[str, Any]:
     props += transport.settings()
     props += custom_fields.settings() + performance.settings() + prefetch.settings()
     props += progress.settings() + drift.settings()
-    return inputs.tighten(th.PropertiesList(*props).to_dict(),
-                          {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS,
-                           **transport.MINIMUMS})
+    return inputs.tighten(th.PropertiesList(*props).to_dict())
 
 
 class TapPipedrive(TapSeam):

@@ -40,14 +40,12 @@ MAX_REDIRECTS = 5  # same-origin only; Pipedrive itself does not redirect API ca
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_response_bytes", th.IntegerType, default=DEFAULT_MAX_RESPONSE_BYTES,
+            "max_response_bytes", th.IntegerType(minimum=1024),
+            default=DEFAULT_MAX_RESPONSE_BYTES,
             description="Largest API answer accepted, in bytes (64 MiB by default; a full "
             "page is about 1 MB). A larger one is abandoned and retried, like a timeout.",
         ),
     ]
-
-
-MINIMUMS = {"max_response_bytes": 1024}
 
 
 class OffHostRedirect(TapPipedriveError):
