@@ -24,6 +24,7 @@ from typing_extensions import override
 from tap_pipedrive import drift, page, schemas, transport
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.ratelimit import RateLimited
 from tap_pipedrive.sdk_compat import RESTStreamSeam, selected_schema
 from tap_pipedrive.token_costs import cost_of
 
@@ -72,14 +73,6 @@ class _Revisited(Exception):
     def __init__(self, token: Any, first: int, now: int) -> None:
         super().__init__(token, first, now)
         self.token, self.first, self.now = token, first, now
-
-
-class RateLimited(RetriableAPIError):
-    """A burst-limit 429: retry after `wait` seconds (the rate limiter's answer)."""
-
-    def __init__(self, message: str, response: requests.Response, wait: float) -> None:
-        super().__init__(message, response)
-        self.wait = wait
 
 
 class PipedriveStream(RESTStreamSeam):
@@ -278,8 +271,8 @@ class PipedriveStream(RESTStreamSeam):
         exc = yield  # type: ignore[misc]  # primed by backoff with None
         while True:
             attempt += 1
-            if isinstance(exc, RateLimited):
-                wait = exc.wait + random.uniform(0, 0.25)
+            if isinstance(exc, RateLimited):  # the rate limiter's wait (ratelimit.py)
+                wait = exc.retry_wait()
             else:
                 wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
             exc = yield wait
@@ -412,11 +405,9 @@ class PipedriveStream(RESTStreamSeam):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        self.tap.rate_limiter.check(self.name, self.request_cost, response,
+                                    self.response_error_message)  # every 429, in one place
         status = response.status_code
-        wait = self.tap.rate_limiter.observe(self.name, self.request_cost, status,
-                                              response.headers)
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
-            raise RateLimited(self.response_error_message(response), response, wait)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status == HTTPStatus.FORBIDDEN and _is_html(response):
