@@ -4,8 +4,9 @@
 run:            ## install, start the sandbox, meltano run tap-pipedrive target-duckdb, report
 	scripts/run.sh
 
-test: install   ## install, lint, run every test (offline, against the sandbox)
+test: install   ## install, lint, type-check, run every test (offline, against the sandbox)
 	.venv/bin/ruff check .
+	.venv/bin/mypy tap_pipedrive
 	.venv/bin/pytest -q
 
 install:        ## .venv with the versions pinned in constraints.txt

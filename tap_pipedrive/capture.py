@@ -33,6 +33,8 @@ import requests
 import simplejson
 from singer_sdk import singerlib as singer
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
 from tap_pipedrive import capturefile
 from tap_pipedrive.auth import Connection
@@ -172,6 +174,7 @@ class _RecordingAuth(requests.auth.AuthBase):
         self.inner = inner
         self.recorder = recorder
 
+    @override
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request = self.inner(request)
         self.recorder.note_credentials(request)
@@ -215,6 +218,7 @@ def _end_walk(doc: dict[str, Any]) -> bool:
 class _Discard(MsgSpecWriter):
     """A capture keeps answers, not Singer messages."""
 
+    @override
     def write_message(self, message: singer.Message) -> None:
         pass
 
@@ -229,6 +233,7 @@ class CaptureTap(TapPipedrive):
         super().__init__(**kwargs)
 
     @cached_property
+    @override
     def connection(self) -> Connection:
         connection = TapPipedrive.connection.func(self)  # type: ignore[attr-defined]
         return replace(connection, auth=self.recorder.auth(connection.auth))
@@ -239,7 +244,7 @@ def _limit_children(stream: ChildStream, parents: int) -> None:
     original = stream.get_records
     used = [0]
 
-    def limited(context: dict | None) -> Any:
+    def limited(context: Context | None) -> Any:
         ids = list((context or {}).get(PARENT_IDS) or [])
         if stream.batch_param:
             if used[0] >= parents:
@@ -300,7 +305,9 @@ def capture(config: Mapping[str, Any], out: Path, *, catalog: dict | None = None
 def _build_tap(recorder: Recorder, settings: dict[str, Any], catalog: dict | None,
                parse_env_config: bool, parents: int) -> CaptureTap:
     # Routes before any request: discovery reads field metadata.
-    paths = [(c.path, c.name) for c in STREAMS if getattr(c, "path", None)]
+    # The SDK types `name` per instance; every stream class sets it.
+    paths = [(path, c.name) for c in STREAMS  # type: ignore[misc]
+             if (path := getattr(c, "path", None))]
     for path, name in sorted(paths, key=lambda p: "{" in p[0]):  # exact paths first
         recorder.routes.append((_route(path), name))
     tap = CaptureTap(recorder=recorder, config=settings, catalog=catalog,

@@ -18,6 +18,7 @@ import requests
 import simplejson
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.plugin_base import SingerCommand
+from typing_extensions import override
 
 from tap_pipedrive import redact
 from tap_pipedrive.client import RESUME
@@ -90,6 +91,7 @@ def _closed_output(exc: BaseException) -> bool:
 
 
 class SingerGroup(click.Group, SingerCommand):
+    @override
     def main(self, *args: Any, **kwargs: Any) -> Any:
         redact.install()  # before anything logs; the secrets are added once read
         try:
@@ -100,10 +102,11 @@ class SingerGroup(click.Group, SingerCommand):
         except USER_ERRORS as exc:
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
             # still a budget stop: its own words and exit code.
-            exc = _budget_stop(exc) or exc
-            click.echo(f"tap-pipedrive: error: {redact.mask(describe(exc))}", err=True)
-            sys.exit(getattr(exc, "exit_code", 1))
+            shown = _budget_stop(exc) or exc
+            click.echo(f"tap-pipedrive: error: {redact.mask(describe(shown))}", err=True)
+            sys.exit(getattr(shown, "exit_code", 1))
 
+    @override
     def invoke(self, ctx: click.Context) -> Any:
         # Here, not in main(): click's main() turns a closed stdout into a silent exit 1.
         try:
@@ -126,6 +129,7 @@ def build_group(base: click.Command, logger: Any) -> SingerGroup:
     @click.pass_context
     def run(ctx: click.Context, **params: Any) -> None:
         if ctx.invoked_subcommand is None:
+            assert base.callback is not None  # the SDK's command has one
             base.callback(**params)  # the plain Singer run: sync, or --about/--discover
 
     for param in base.params:

@@ -6,25 +6,26 @@ import copy
 import random
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from datetime import timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import backoff
 import requests
 from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._catalog import get_selected_schema
-from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
-from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
 from tap_pipedrive import drift, page, schemas, transport
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.errors import TapPipedriveError
+from tap_pipedrive.ratelimit import RateLimited
+from tap_pipedrive.sdk_compat import RESTStreamSeam, selected_schema
 from tap_pipedrive.token_costs import cost_of
 
 WINDOW = "_window"  # context key of a time window's bounds (windows.py)
@@ -55,6 +56,10 @@ RESUME = "run again with the last state to resume from the page that failed"
 _retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backoff_handler
 
 
+if TYPE_CHECKING:
+    from tap_pipedrive.tap import TapPipedrive
+
+
 class ConnectionFailed(TapPipedriveError):
     """The network failed on every attempt of a request."""
 
@@ -71,15 +76,7 @@ class _Revisited(Exception):
         self.token, self.first, self.now = token, first, now
 
 
-class RateLimited(RetriableAPIError):
-    """A burst-limit 429: retry after `wait` seconds (the rate limiter's answer)."""
-
-    def __init__(self, message: str, response: requests.Response, wait: float) -> None:
-        super().__init__(message, response)
-        self.wait = wait
-
-
-class PipedriveStream(RESTStream[Any]):
+class PipedriveStream(RESTStreamSeam):
     """A Pipedrive list endpoint. Streams never know which auth method signs requests."""
 
     records_jsonpath = "$.data[*]"
@@ -91,29 +88,40 @@ class PipedriveStream(RESTStream[Any]):
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
     @property
+    def tap(self) -> TapPipedrive:
+        """The tap, and the run's services it holds (rate limiter, prefetcher, ...)."""
+        return cast("TapPipedrive", self.sdk_tap)
+
+    @property
+    @override
     def url_base(self) -> str:
-        return self._tap.api_base
+        return self.tap.api_base
 
     @property
+    @override
     def authenticator(self) -> requests.auth.AuthBase:
-        return self._tap.connection.auth
+        return self.tap.connection.auth
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         """The SDK's session, replaced by one that sends only to the API's origin, within
         a deadline, reading at most max_response_bytes (transport.py)."""
-        if not isinstance(self._requests_session, transport.GuardedSession):
-            self._requests_session = transport.api_session(
+        session = self.__dict__.get("guarded_session")
+        if session is None:
+            session = self.__dict__["guarded_session"] = transport.api_session(
                 self.url_base, self.timeout,
                 int(self.config.get("max_response_bytes")
                     or transport.DEFAULT_MAX_RESPONSE_BYTES))
-        return self._requests_session
+        return session
 
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"User-Agent": f"tap-pipedrive/{self._tap.plugin_version}"}
+    @cached_property
+    @override
+    def user_agent(self) -> str:
+        return f"tap-pipedrive/{self.tap.plugin_version}"
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return dict(self.extra_params)
 
     # --- records: values that fit the schema, and when to stop paging ----------------------
@@ -122,18 +130,19 @@ class PipedriveStream(RESTStream[Any]):
     def conformer(self) -> Conformer:
         schema = self.effective_schema
         if not self.selected:  # read only for its children: nothing is emitted, keep all
-            return Conformer(schema, self.name, self._tap.odd_values)
-        selected = get_selected_schema(self.name, schema, self.mask)
-        return Conformer(selected, self.name, self._tap.odd_values, known=schema,
+            return Conformer(schema, self.name, self.tap.odd_values)
+        selected = selected_schema(self.name, schema, self.mask)
+        return Conformer(selected, self.name, self.tap.odd_values, known=schema,
                          undeclared=self.undeclared)
 
     @cached_property
     def undeclared(self) -> drift.Handler:
         """What happens to properties the catalog does not declare (drift.py)."""
-        return drift.Handler(self.name, drift.policy(self.config), self._tap.undeclared,
+        return drift.Handler(self.name, drift.policy(self.config), self.tap.undeclared,
                              self.widen, lambda: self.effective_schema)
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Odd values become null or text (counted), never a crash or a lost record;
         deselected properties are dropped, undeclared ones go by `undeclared_properties`."""
         conformer = self.conformer  # made first: it makes the handler of a selected stream
@@ -151,6 +160,7 @@ class PipedriveStream(RESTStream[Any]):
     _widened: dict[str, Any] | None = None  # the catalog's schema, with the added columns
 
     @property
+    @override
     def effective_schema(self) -> dict:
         if self._widened is not None:
             return self._widened
@@ -168,30 +178,31 @@ class PipedriveStream(RESTStream[Any]):
         node.setdefault("properties", {}).update(properties)
         self._widened = schema
         self.__dict__.pop("conformer", None)  # rebuilt with the new columns
-        selected = get_selected_schema(self.name, self._widened, self.mask)
-        self._tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
-        self._stream_maps = None  # SDK-internal (0.54): read again from the mapper
-        self._write_schema_message()
+        selected = selected_schema(self.name, self._widened, self.mask)
+        self.tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
+        self.resend_schema()
 
     @cached_property
     def _sdk_conformance(self) -> bool:  # read once, not per record
         return bool(self.config.get("sdk_conformance"))
 
-    def _generate_record_messages(self, record: dict) -> Iterator[singer.RecordMessage]:
+    @override
+    def record_messages(self, record: dict) -> Generator[singer.RecordMessage, None, None]:
         """RECORD messages of a record that `post_process` has already made fit the selected
         schema: the SDK's own pass (pruning, then recursive type conformance) would walk
         every value again and change nothing; it costs more than half the tap's CPU. The
         `sdk_conformance` setting runs it anyway (tests prove both paths emit the same)."""
         if self._sdk_conformance:
-            yield from super()._generate_record_messages(record)
+            yield from self.sdk_record_messages(record)
             return
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
                 yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                           version=self._stream_version,
-                                           time_extracted=utc_now())
+                                           version=self.stream_version,
+                                           time_extracted=datetime.now(timezone.utc))
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The page's records, from the document parsed once in `_check_body`."""
         data = response.page.data()  # type: ignore[attr-defined]
@@ -199,7 +210,7 @@ class PipedriveStream(RESTStream[Any]):
             records = data  # what the SDK's JSONPath would yield, without walking it
         else:
             records = list(super().parse_response(response))
-        self._tap.progress.page(self.name, len(records))
+        self.tap.progress.page(self.name, len(records))
         return records
 
     def keep_paging(self) -> bool:
@@ -213,14 +224,16 @@ class PipedriveStream(RESTStream[Any]):
         return self.token_cost if self.token_cost is not None else cost_of(self.path or "")
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config.get("request_timeout") or 120)
 
+    @override
     def request_decorator(self, func: Callable) -> Callable:
         """The SDK's retries, with every attempt first passing the tap's rate limiter, and
         one log line per retry (backoff_handler) instead of two."""
-        limiter = self._tap.rate_limiter
-        gate = self._tap.prefetcher.gate  # at most max_parallel_requests in flight (inflight.py)
+        limiter = self.tap.rate_limiter
+        gate = self.tap.prefetcher.gate  # at most max_parallel_requests in flight (inflight.py)
 
         def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
             with gate.slot():
@@ -244,13 +257,15 @@ class PipedriveStream(RESTStream[Any]):
         other threads stop now (ratelimit.unreachable) rather than retry the same outage."""
         exc = details.get("exception")
         if isinstance(exc, requests.exceptions.ConnectionError):
-            self._tap.rate_limiter.unreachable(ConnectionFailed(
+            self.tap.rate_limiter.unreachable(ConnectionFailed(
                 f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                 f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
 
+    @override
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 5)) + 1
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """A 429 waits as long as the rate limiter says; anything else backs off
         exponentially from `retry_backoff_seconds`, with jitter, capped."""
@@ -259,21 +274,23 @@ class PipedriveStream(RESTStream[Any]):
         exc = yield  # type: ignore[misc]  # primed by backoff with None
         while True:
             attempt += 1
-            if isinstance(exc, RateLimited):
-                wait = exc.wait + random.uniform(0, 0.25)
+            if isinstance(exc, RateLimited):  # the rate limiter's wait (ratelimit.py)
+                wait = exc.retry_wait()
             else:
                 wait = min(base * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
             exc = yield wait
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """The generator already jitters. backoff sleeps what this returns, which cannot be
         cut short: 0, and backoff_handler waits `value` itself (rate_limiter.pause)."""
         _retry_wait.value = value
         return 0.0
 
+    @override
     def backoff_handler(self, details: Any) -> None:
         """One warning line per retry; never a URL query or header. Then the retry's wait."""
-        self._tap.rate_limiter.retried(self.name)
+        self.tap.rate_limiter.retried(self.name)
         wait = getattr(_retry_wait, "value", 0.0)
         exc = details.get("exception")
         if isinstance(exc, RetriableAPIError):
@@ -283,24 +300,23 @@ class PipedriveStream(RESTStream[Any]):
         self.logger.warning("%s: retry %d of %d in %.1f s after: %s", self.name,
                             details.get("tries", 0), self.backoff_max_tries() - 1,
                             wait, reason)
-        self._tap.rate_limiter.pause(wait)
+        self.tap.rate_limiter.pause(wait)
 
-    def iter_pages(self, context: dict | None) -> Iterator[requests.Response]:
+    def iter_pages(self, context: Context | None) -> Iterator[requests.Response]:
         """The stream's pages, each requested once the one before it is read (its cursor or
         offset is in it): the SDK's page loop, without the records. Runs in the main thread,
         or in a worker of the prefetcher (prefetch.py), which must not touch state."""
         paginator = self.get_new_paginator() or SinglePagePaginator()
-        request = self.request_decorator(self._request)
+        request = self.request_decorator(self.send)
         with self.get_http_request_counter() as request_counter:
             request_counter.with_context(context)
             while not paginator.finished:
-                prepared = self._prepare_request(context=context, page=paginator)
+                prepared = self.prepare_page_request(context, paginator)
                 response = request(prepared, context)
                 request_counter.increment()
                 self.update_sync_costs(prepared, response, context)
                 yield response
-                if response.page.is_empty and not paginator.continue_if_empty(  # type: ignore[attr-defined]
-                        response):
+                if response.page.is_empty and not paginator.continue_if_empty(response):
                     return  # an empty page ends the stream, as in the SDK's loop
                 try:
                     paginator.advance(response)
@@ -312,7 +328,8 @@ class PipedriveStream(RESTStream[Any]):
                         "again resumes there but may meet the same loop (a Pipedrive fault)"
                     ) from None
 
-    def request_records(self, context: dict | None) -> Iterable[dict]:
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict]:
         """Records page by page; pages may have been fetched ahead (prefetch.py). On any
         failure, first write the state of what was emitted, so that the next run resumes at
         the page that failed (sorted streams) and never skips one.
@@ -325,7 +342,7 @@ class PipedriveStream(RESTStream[Any]):
         seen: set[Any] = set()
         repeated = stale = 0
         try:
-            for response in self._tap.prefetcher.pages(self, context):
+            for response in self.tap.prefetcher.pages(self, context):
                 new = old = 0
                 for record in self.parse_response(response):
                     key = key_of(record) if key_of is not None else None
@@ -344,7 +361,7 @@ class PipedriveStream(RESTStream[Any]):
                         "pages in a row held only records already read; stopped there. "
                         f"State is saved; {RESUME}")
         except Exception as exc:
-            self._write_state_message()  # SDK-internal; the SDK itself does not on errors
+            self.write_state_now()  # the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
                 raise ConnectionFailed(
                     f"{_connection_problem(exc)} on GET {self.path} (gave up after "
@@ -381,19 +398,19 @@ class PipedriveStream(RESTStream[Any]):
     # will start from, so the worker never reads (or creates) the stream's state.
     start_pin: tuple[Any] | None = None
 
-    def get_starting_replication_key_value(self, context: dict | None) -> Any:
+    @override
+    def get_starting_replication_key_value(self, context: Context | None) -> Any:
         if context is None and self.start_pin is not None:
             return self.start_pin[0]
         return super().get_starting_replication_key_value(context)
 
     # --- responses: errors and bad bodies -------------------------------------------------
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
+        self.tap.rate_limiter.check(self.name, self.request_cost, response,
+                                    self.response_error_message)  # every 429, in one place
         status = response.status_code
-        wait = self._tap.rate_limiter.observe(self.name, self.request_cost, status,
-                                              response.headers)
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
-            raise RateLimited(self.response_error_message(response), response, wait)
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status == HTTPStatus.FORBIDDEN and _is_html(response):
@@ -414,6 +431,7 @@ class PipedriveStream(RESTStream[Any]):
             raise RetriableAPIError(f"Pipedrive answered {response.status_code} to GET {path} "
                                     f"{bad}", response) from None
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """One line: status, method and path (no query: never a secret), Pipedrive's words."""
         path = urlparse(response.url).path
@@ -477,9 +495,11 @@ class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
         super().__init__(None)
         self.keep_paging = keep_paging
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         cursor = response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
         return self._checked(cursor if isinstance(cursor, (str, int)) else None)
@@ -488,10 +508,12 @@ class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
 class V2Stream(PipedriveStream):
     """API v2 list endpoint with cursor paging (`additional_data.next_cursor`)."""
 
-    def get_new_paginator(self) -> CursorPaginator:
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator:
         return CursorPaginator(self.keep_paging)
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = {**super().get_url_params(context, next_page_token), "limit": PAGE_SIZE}
         if next_page_token:
             params["cursor"] = next_page_token
@@ -515,7 +537,8 @@ class IncrementalV2Stream(V2Stream):
     # sub-second bookmark (`...:36.100Z` < `...:36.551Z`): that repeats records, never skips.
     check_sorted = False
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         params.update(sort_by="update_time", sort_direction="asc")
         if context and WINDOW in context:  # one time window of a backfill (windows.py)
@@ -536,9 +559,11 @@ class V1OffsetPaginator(_NoRevisits, BaseAPIPaginator[int]):
         self.page_size = page_size
         self.keep_paging = keep_paging
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
 
+    @override
     def get_next(self, response: requests.Response) -> int | None:
         additional = response.page.additional  # type: ignore[attr-defined]
         paging = additional.get("pagination") or additional
@@ -558,12 +583,14 @@ class V1Stream(PipedriveStream):
     paginated = False
     page_size = PAGE_SIZE
 
+    @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         if self.paginated:
             return V1OffsetPaginator(self.page_size, self.keep_paging)
         return SinglePagePaginator()
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         if self.paginated:
             params.update(start=next_page_token or 0, limit=self.page_size)

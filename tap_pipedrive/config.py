@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from singer_sdk import typing as th
-from singer_sdk.configuration._dict_config import parse_environment_config
 
 from tap_pipedrive.errors import ConfigError
+from tap_pipedrive.sdk_compat import environment_config
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -101,7 +101,7 @@ def env_config(schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     that is not one, reads any unknown word as false, and reports bad JSON as a bad --config
     file. Text that does not parse stays text, for validation to name the setting in one
     line; an empty one leaves the setting unset. `normalize` applies as to a config file
-    (e.g. initiate_oauth in any case). Wired as the tap's `_env_var_config`.
+    (e.g. initiate_oauth in any case). Wired as the tap's `env_var_config`.
     """
     properties = schema.get("properties") or {}
     typed = {name: kind for name, prop in properties.items() if (kind := _env_kind(prop))}
@@ -110,8 +110,8 @@ def env_config(schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     load_dotenv(Path.cwd() / ".env", prefix)
     # os.devnull: the SDK would also read a .env found by walking up from its own files
     # (the virtual environment's project) and let it override exported variables.
-    values = parse_environment_config({**schema, "properties": as_text}, prefix,
-                                      dotenv_path=os.devnull)
+    values = environment_config({**schema, "properties": as_text}, prefix,
+                                dotenv_path=os.devnull)
     for name, kind in typed.items():
         if isinstance(values.get(name), str):
             if values[name].strip():

@@ -39,7 +39,8 @@ from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import AuthError, ConfigError, TapPipedriveError
 
 if TYPE_CHECKING:
-    from singer_sdk import Stream, Tap
+    from tap_pipedrive.client import PipedriveStream as Stream
+    from tap_pipedrive.tap import TapPipedrive as Tap
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -287,7 +288,8 @@ class CustomColumns:
             raw = values.get(plan.key)
             if plan.simple:  # most fields: one column, one value (fill, without its call)
                 convert = plan.convert
-                record[plan.main] = raw if raw is None or convert is None else convert(raw)
+                record[plan.main] = (  # type: ignore[index]  # simple: main is set
+                    raw if raw is None or convert is None else convert(raw))
             elif plan.split and isinstance(raw, dict):  # {value, currency or <key>_currency}
                 plan.fill(record, raw.get("value"),
                           [raw[p] if p in raw else raw.get(v1) for p, _, v1 in plan.parts])

@@ -137,7 +137,8 @@ class Undeclared:
         added = {(stream, prop) for (stream, prop, action), _ in items if action == ADDED}
         items = [((stream, prop, action), n) for (stream, prop, action), n in items
                  if action != NULL_ONLY or (stream, prop) not in added]  # nulls before it
-        lines = [("Properties not in the catalog, per stream (undeclared_properties):", {})]
+        lines: list[tuple[str, dict[str, Any]]] = [
+            ("Properties not in the catalog, per stream (undeclared_properties):", {})]
         for (stream, prop, action), n in items:
             counted = "" if action == NESTED_ADDED else f", {n} records"  # not per record
             lines.append((f"Undeclared: {stream}.{prop}: {action}{counted}",

@@ -57,14 +57,12 @@ def unknown_settings(config: Mapping[str, Any], known: Iterable[str]) -> list[st
 DATE_TIME = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
 
 
-def tighten(schema: dict[str, Any], minimums: Mapping[str, float]) -> dict[str, Any]:
+def tighten(schema: dict[str, Any]) -> dict[str, Any]:
     """What the settings' types cannot say, as JSON schema the SDK checks before anything
-    runs: a pattern for date-times, a minimum for numbers."""
-    for name, prop in (schema.get("properties") or {}).items():
+    runs: a pattern for date-times (numbers carry their minimum: th.IntegerType(minimum=))."""
+    for prop in (schema.get("properties") or {}).values():
         if prop.get("format") == "date-time":
             prop.setdefault("pattern", DATE_TIME)
-        if name in minimums:
-            prop["minimum"] = minimums[name]
     return schema
 
 

@@ -1,10 +1,10 @@
 """SIGINT and SIGTERM: stop the sync, write the state reached, exit 130 or 143.
 
 The SDK's handler writes a STATE and calls `sys.exit(0)`, so a scheduler's timeout or a
-Ctrl-C looks like a finished run. The tap's handler (`TapPipedrive._handle_termination`, the
-SDK's seam for it) raises `Interrupted` instead, which unwinds the sync like any failure:
-workers stop, the summary says "interrupted", the tap writes its state, and the command line
-prints one line and exits 128 + the signal's number.
+Ctrl-C looks like a finished run. The tap's handler (`TapPipedrive.on_termination`, the
+SDK's termination hook, sdk_compat.py) raises `Interrupted` instead, which unwinds the sync
+like any failure: workers stop, the summary says "interrupted", the tap writes its state,
+and the command line prints one line and exits 128 + the signal's number.
 
 A signal that arrives while a Singer message is being written waits until the line is out
 (`guard.writing`, set by the message writer): a STATE appended to half a RECORD line would
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import signal
 
-NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+NAMES: dict[int, str] = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception

@@ -113,7 +113,7 @@ def attach(response: requests.Response, content: bytes) -> Page:
     body = Page(content)
     response._content = content
     response.page = body  # type: ignore[attr-defined]
-    response.json = cache(lambda **_: body.document())  # type: ignore[method-assign]
+    response.json = cache(lambda **_: body.document())  # type: ignore[assignment]
     return body
 
 

@@ -7,6 +7,7 @@ import sys
 from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from typing_extensions import override
 
 from tap_pipedrive import interrupt
 
@@ -16,6 +17,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     flushed with each other message, so a STATE never reaches the target before the records
     it covers, and at exit."""
 
+    @override
     def write_message(self, message: singer.Message) -> None:
         guard = interrupt.guard  # a signal meanwhile waits until the line is out
         guard.writing = True

@@ -22,19 +22,18 @@ are fetched in the main thread, as before.
 
 from __future__ import annotations
 
-import copy
-import logging
 import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import requests
 from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
 
-from tap_pipedrive import inflight, page, windows
+from tap_pipedrive import inflight, page, sdk_compat, windows
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
@@ -47,23 +46,20 @@ _DONE = object()
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_parallel_requests", th.IntegerType, default=DEFAULT_PARALLEL,
+            "max_parallel_requests", th.IntegerType(minimum=1), default=DEFAULT_PARALLEL,
             description="Streams whose pages are fetched at the same time, ahead of the one "
             "being emitted (records, order and state stay those of a sequential run). The "
             "rate limiter paces every request by Pipedrive's burst headers whatever the "
             "value; 1 fetches one page at a time.",
         ),
         th.Property(
-            "window_overhead_percent", th.NumberType, default=windows.OVERHEAD,
+            "window_overhead_percent", th.NumberType(minimum=0), default=windows.OVERHEAD,
             description="A backfill of deals, archived deals, persons, organizations or "
             "activities is read in time windows fetched in parallel; each window costs one "
             "partial page. At most this many extra requests, in percent of the stream's "
             "pages (estimated from its first page), are spent on them; 0: no windows.",
         ),
     ]
-
-
-MINIMUMS = {"max_parallel_requests": 1, "window_overhead_percent": 0}
 
 
 class _Walk:
@@ -196,7 +192,8 @@ class Prefetcher:
         self._pool: ThreadPoolExecutor | None = None
         self.armed = False  # only a sync reads ahead (not discovery, not auth commands)
 
-    def pages(self, stream: PipedriveStream, context: dict | None) -> Iterator[requests.Response]:
+    def pages(self, stream: PipedriveStream,
+              context: Context | None) -> Iterator[requests.Response]:
         """The stream's pages, in order. The first stream of a sync that can be read ahead
         plans the walks of itself and every such stream after it (the SDK has set up their
         state by then)."""
@@ -211,7 +208,7 @@ class Prefetcher:
         return self._shelf.take(walk)
 
     def _start(self, first: PipedriveStream) -> None:
-        order = list(first._tap.streams.values())
+        order = list(first.tap.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
         for place, stream in enumerate(filter(_walkable, later)):
@@ -245,10 +242,7 @@ def _placed(place: int, run: Any) -> None:
 def _starting_value(stream: PipedriveStream) -> Any:
     """The bookmark the SDK will start this stream from (it decides when the stream starts:
     state, start_date), worked out on a copy of the state: state stays the main thread's."""
-    manager = copy.copy(stream.state_manager)
-    manager.tap_state = copy.deepcopy(stream.state_manager.tap_state)
-    manager._logger = logging.getLogger("tap-pipedrive.prefetch")  # the SDK logs it later
-    manager._logger.disabled = True
+    manager = sdk_compat.state_manager_copy(stream)  # logs nothing: the SDK logs it later
     manager.write_starting_replication_value(
         context=None, replication_method=stream.replication_method,
         replication_key=stream.replication_key, config=dict(stream.config),
@@ -256,7 +250,7 @@ def _starting_value(stream: PipedriveStream) -> Any:
     return manager.get_starting_replication_value(None, stream.replication_method)
 
 
-def _walkable(stream: Any) -> bool:
+def _walkable(stream: Any) -> TypeGuard[PipedriveStream]:
     """A top-level stream whose pages depend only on the API's answers."""
     from tap_pipedrive.client import PipedriveStream
     from tap_pipedrive.streams.base import BatchingParent

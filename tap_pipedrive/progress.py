@@ -43,15 +43,12 @@ DEFAULT_INTERVAL = 10  # seconds: often enough for a person watching, few lines 
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "progress_interval", th.NumberType, default=DEFAULT_INTERVAL,
+            "progress_interval", th.NumberType(minimum=0), default=DEFAULT_INTERVAL,
             description="Seconds between progress lines on stderr (per stream running that "
             "long: records read, records/s, pages, tokens); 0 turns them off. The summary "
             "table at the end of the run is always logged.",
         ),
     ]
-
-
-MINIMUMS = {"progress_interval": 0}
 
 
 def interval(config: Mapping[str, Any]) -> float:

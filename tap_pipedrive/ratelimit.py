@@ -5,8 +5,10 @@ One `RateLimiter` per tap, shared by every stream and thread:
 - before a request, `acquire()` stops the run at its token cap, waits while the burst window
   is known to be full (`x-ratelimit-remaining: 0` until `x-ratelimit-reset`) or while a 429
   asked everyone to wait, and counts the request and its tokens;
-- after a response, `observe()` reads the headers; for a 429 it decides between the burst
-  limit (wait for the reset, then retry) and the daily budget (stop: `DailyBudgetSpent`).
+- after a response, `check()` reads the headers (`observe()`); for a 429 it decides between
+  the burst limit (`RateLimited`: wait for the reset, then retry) and the daily budget (stop:
+  `DailyBudgetSpent`). Every 429 is handled here: the stream's retries only wait what
+  `RateLimited.retry_wait()` says (client.py).
 
 Pipedrive documents no header for the daily budget. A 429 is taken as the daily budget when
 the undocumented `x-daily-ratelimit-token-remaining` is 0, when the wait it asks for is longer
@@ -18,16 +20,21 @@ from __future__ import annotations
 
 import email.utils
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_pipedrive.errors import TapPipedriveError
+
+if TYPE_CHECKING:
+    import requests
 
 EXIT_BUDGET = 75  # EX_TEMPFAIL: nothing is broken, run again later
 MIN_WAIT = 0.25  # a full window whose reset reads 0 still needs a moment
@@ -53,42 +60,52 @@ class LongWait(BudgetStop):
     """The burst window's reset is further away than `max_rate_limit_wait`."""
 
 
+class RateLimited(RetriableAPIError):
+    """A burst-limit 429: retry after `wait` seconds (the rate limiter's answer)."""
+
+    def __init__(self, message: str, response: requests.Response, wait: float) -> None:
+        super().__init__(message, response)
+        self.wait = wait
+
+    def retry_wait(self) -> float:
+        """The wait before the retry, with a little jitter: the threads that met the same
+        429 do not all come back at the same instant."""
+        return self.wait + random.uniform(0, 0.25)
+
+
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_tokens_per_run", th.IntegerType,
+            "max_tokens_per_run", th.IntegerType(minimum=1),
             description="API tokens (the spec's x-token-cost per call) one run may spend. At "
             "the cap the run stops cleanly: state saved, exit code 75, the next run resumes. "
             "Keeps a sync from eating the daily budget other integrations share. Unset: no cap.",
         ),
         th.Property(
-            "max_retries", th.IntegerType, default=5,
+            "max_retries", th.IntegerType(minimum=0), default=5,
             description="Retries of a failed request (5xx, 429, dropped or broken connection, "
             "timeout, invalid body) before the run fails with resumable state.",
         ),
         th.Property(
-            "retry_backoff_seconds", th.NumberType, default=2,
+            "retry_backoff_seconds", th.NumberType(minimum=0), default=2,
             description="Wait before the first retry; it doubles on each retry, with jitter, up "
             "to 60 s. A 429 waits for x-ratelimit-reset instead.",
         ),
         th.Property(
-            "max_rate_limit_wait", th.IntegerType, default=60,
+            "max_rate_limit_wait", th.IntegerType(minimum=2), default=60,  # 2 s: the burst window
             description="Longest wait for a rate-limit reset, in seconds (x-ratelimit-reset "
             "with no room left, on a 200 or a 429, and Retry-After). A 429 asking for a "
             "longer wait is taken as the daily budget being spent, a 200 as a window that "
             "will not reopen soon: either way the run stops cleanly (state saved, exit 75).",
         ),
         th.Property(
-            "request_timeout", th.NumberType, default=120,
+            # The SDK annotates `minimum` as int; JSON Schema (and its validator) take any number.
+            "request_timeout", th.NumberType(minimum=0.1),  # type: ignore[arg-type]
+            default=120,
             description="Seconds one API request may take, connecting and receiving the "
             "whole answer; a slower one is abandoned and retried.",
         ),
     ]
-
-
-# Lowest values that make sense; lower ones are refused as bad settings.
-MINIMUMS = {"max_tokens_per_run": 1, "max_retries": 0, "retry_backoff_seconds": 0,
-            "max_rate_limit_wait": 2, "request_timeout": 0.1}  # 2 s: the burst window
 
 
 @dataclass
@@ -244,6 +261,14 @@ class RateLimiter:
                 self._prober = None
 
     # --- after a response ---------------------------------------------------------------
+
+    def check(self, stream: str, cost: int, response: requests.Response,
+              describe: Callable[[requests.Response], str]) -> None:
+        """After each response: its rate-limit headers observed; a 429 raises `RateLimited`
+        (retry after the wait) or stops the run (`DailyBudgetSpent`, `LongWait`)."""
+        wait = self.observe(stream, cost, response.status_code, response.headers)
+        if response.status_code == 429:
+            raise RateLimited(describe(response), response, wait)
 
     def observe(self, stream: str, cost: int, status: int, headers: Mapping[str, str]) -> float:
         """Read a response's rate-limit headers. For a 429: undo its token count (Pipedrive

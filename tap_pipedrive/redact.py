@@ -19,6 +19,8 @@ import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
+from typing_extensions import override
+
 from tap_pipedrive.errors import ConfigError
 
 MASK = "[redacted]"
@@ -95,6 +97,7 @@ def redact_record(record: logging.LogRecord) -> None:
 
 
 class RedactingFilter(logging.Filter):
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record)
         return True

@@ -8,11 +8,11 @@ from functools import cached_property
 from typing import Any
 
 import click
-from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.singerlib import StateMessage
+from typing_extensions import override
 
 from tap_pipedrive import config as settings
 from tap_pipedrive import (
@@ -32,6 +32,7 @@ from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.cli import build_group
 from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import ConfigError
+from tap_pipedrive.sdk_compat import TapSeam
 from tap_pipedrive.streams import STREAMS
 
 
@@ -41,18 +42,17 @@ def _config_schema() -> dict[str, Any]:
     props += transport.settings()
     props += custom_fields.settings() + performance.settings() + prefetch.settings()
     props += progress.settings() + drift.settings()
-    return inputs.tighten(th.PropertiesList(*props).to_dict(),
-                          {**ratelimit.MINIMUMS, **prefetch.MINIMUMS, **progress.MINIMUMS,
-                           **transport.MINIMUMS})
+    return inputs.tighten(th.PropertiesList(*props).to_dict())
 
 
-class TapPipedrive(Tap):
+class TapPipedrive(TapSeam):
     """Singer tap for Pipedrive: deals, persons, organizations, activities and more."""
 
     name = "tap-pipedrive"
     package_name = "tap-pipedrive"
     config_jsonschema = _config_schema()
-    message_writer_class = performance.BufferedMsgSpecWriter  # several times faster than JSON
+    # msgspec: several times faster than JSON
+    message_writer_class: type[MsgSpecWriter] = performance.BufferedMsgSpecWriter
 
     def __init__(self, *, config: dict | None = None, **kwargs: Any) -> None:
         if isinstance(config, dict):
@@ -70,9 +70,10 @@ class TapPipedrive(Tap):
         try:
             super().__init__(config=config, setup_mapper=False, **kwargs)
         except ConfigValidationError:  # the SDK's lines would echo values, secrets included
-            raise ConfigError(inputs.config_errors(self._config, self.config_jsonschema)) from None
+            raise ConfigError(inputs.config_errors(self.raw_config,
+                                                  self.config_jsonschema)) from None
         redact.install()
-        redact.clean(self._config, redact.secret_names(self.config_jsonschema))
+        redact.clean(self.raw_config, redact.secret_names(self.config_jsonschema))
         self._check_settings(validated=kwargs.get("validate_config", True))
         if kwargs.get("validate_config", True):
             self.api_base  # noqa: B018 - fail before the first request, with a clear message
@@ -82,36 +83,42 @@ class TapPipedrive(Tap):
     def _check_settings(self, validated: bool) -> None:
         """What the schema cannot say, before any output: real dates, and no setting name
         the tap does not know (with the closest known name)."""
-        if validated and (problems := inputs.config_errors(self._config, self.config_jsonschema)):
+        problems = inputs.config_errors(self.raw_config, self.config_jsonschema) \
+            if validated else None
+        if problems:
             raise ConfigError(problems)
         schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)  # stream maps, flattening: the SDK's own settings
-        unknown = inputs.unknown_settings(self._config, schema["properties"])
+        unknown = inputs.unknown_settings(self.raw_config, schema["properties"])
         if not unknown:
             return
-        if self._config.get("unknown_settings") == "warn":
+        if self.raw_config.get("unknown_settings") == "warn":
             for line in unknown:
                 self.logger.warning("%s (ignored: unknown_settings=warn)", line)
             return
         raise ConfigError("; ".join(unknown) + " (set unknown_settings=warn to run anyway)")
 
-    @classproperty
-    def _env_var_config(cls) -> dict[str, Any]:
+    @classmethod
+    @override
+    def env_var_config(cls) -> dict[str, Any]:
         """TAP_PIPEDRIVE_* variables, every kind parsed (config.env_config)."""
         schema = cls.config_jsonschema
         cls.append_builtin_config(schema)
-        return settings.env_config(schema, cls._env_var_prefix)
+        return settings.env_config(schema, cls.env_var_prefix())
 
+    @override
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
 
     discovering = False  # set by run_discovery
 
+    @override
     def run_discovery(self) -> str:
         self.discovering = True
         return super().run_discovery()
 
     @property
+    @override
     def catalog_dict(self) -> dict:
         """The discovered catalog; with `undeclared_properties: catch_all`, each stream's
         schema declares the catch-all column up front (drift.py)."""
@@ -164,7 +171,8 @@ class TapPipedrive(Tap):
         """Field metadata, read once per run and shared by every stream."""
         return custom_fields.CustomFieldRegistry(self, self.odd_values)
 
-    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+    @override  # type: ignore[misc]  # final in the SDK; extended, not replaced
+    def sync_all(self) -> None:
         if not self.config.get("batch_config"):  # the summary counts RECORD messages
             self.message_writer = self.progress.counting(self.message_writer)
         failure: BaseException | None = None
@@ -186,7 +194,8 @@ class TapPipedrive(Tap):
             for line, extra in self.undeclared.summary():
                 self.logger.info("%s", line, extra=extra)
 
-    def _handle_termination(self, signum: int, frame: Any) -> None:
+    @override
+    def on_termination(self, signum: int, frame: Any) -> None:
         """SIGINT/SIGTERM (the SDK's handler exits 0): stop the sync with `Interrupted`;
         sync_all writes the state reached and the command line exits 130/143."""
         interrupt.handle(signum)
@@ -202,6 +211,7 @@ class TapPipedrive(Tap):
         self.write_message(StateMessage(value=copy.deepcopy(self.state)))
 
     @classmethod
+    @override
     def get_singer_command(cls) -> click.Command:
         return build_group(super().get_singer_command(), cls.logger)
 
@@ -210,7 +220,8 @@ def _replication_keys() -> dict[str, str | None]:
     keys = {}
     for stream_class in STREAMS:
         key = getattr(stream_class, "replication_key", None)
-        keys[stream_class.name] = key if isinstance(key, str) else None
+        # The SDK types `name` per instance; every stream class sets it.
+        keys[stream_class.name] = key if isinstance(key, str) else None  # type: ignore[misc]
     return keys
 
 

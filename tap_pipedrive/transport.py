@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import typing as th
+from typing_extensions import override
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -39,14 +40,12 @@ MAX_REDIRECTS = 5  # same-origin only; Pipedrive itself does not redirect API ca
 def settings() -> list[th.Property]:
     return [
         th.Property(
-            "max_response_bytes", th.IntegerType, default=DEFAULT_MAX_RESPONSE_BYTES,
+            "max_response_bytes", th.IntegerType(minimum=1024),
+            default=DEFAULT_MAX_RESPONSE_BYTES,
             description="Largest API answer accepted, in bytes (64 MiB by default; a full "
             "page is about 1 MB). A larger one is abandoned and retried, like a timeout.",
         ),
     ]
-
-
-MINIMUMS = {"max_response_bytes": 1024}
 
 
 class OffHostRedirect(TapPipedriveError):
@@ -160,10 +159,12 @@ class GuardedAdapter(HTTPAdapter):
         self.max_bytes = max_bytes
         super().__init__(max_retries=0)
 
+    @override
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    @override
     def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
              timeout: Any = None, **kwargs: Any) -> requests.Response:
         if origin(request.url or "") != origin(self.allowed):
@@ -205,7 +206,7 @@ class GuardedAdapter(HTTPAdapter):
                 raise self._too_large(response)
             chunks.append(chunk)
         response._content = b"".join(chunks)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
 
     def _too_large(self, response: requests.Response) -> ResponseTooLarge:
         return ResponseTooLarge(f"an answer larger than max_response_bytes={self.max_bytes}",
@@ -227,6 +228,7 @@ class GuardedSession(requests.Session):
         self.mount("https://", adapter)
         self.allowed = adapter.allowed
 
+    @override
     def rebuild_auth(self, prepared_request: requests.PreparedRequest,
                      response: requests.Response) -> None:
         target = prepared_request.url or ""

@@ -84,11 +84,11 @@ PLUGIN_SETTINGS = {"token_command", "token_command_kind", "token_command_timeout
 
 # The SDK leaves numbers from the environment as text (it parses integers, booleans, objects
 # and lists only), so validation refuses them; a bad integer crashes it. `config.env_config`
-# parses every kind; the tap uses it once tap.py defines `_env_var_config` with it.
-ENV_CONFIG_WIRED = "_env_var_config" in TapPipedrive.__dict__
+# parses every kind; the tap uses it once tap.py defines `env_var_config` with it.
+ENV_CONFIG_WIRED = "env_var_config" in TapPipedrive.__dict__
 needs_env_config = pytest.mark.xfail(
     not ENV_CONFIG_WIRED, strict=True,
-    reason="needs tap.py to use config.env_config as TapPipedrive._env_var_config")
+    reason="needs tap.py to use config.env_config as TapPipedrive.env_var_config")
 
 
 def about_settings() -> dict[str, dict]:

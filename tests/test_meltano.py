@@ -270,8 +270,8 @@ def test_auth_commands_get_settings_from_meltano(sandbox, project):
         project.meltano("config", "unset", "tap-pipedrive", "company_domain")
 
 
-@pytest.mark.xfail("_env_var_config" not in TapPipedrive.__dict__, strict=True,
-                   reason="needs tap.py to use config.env_config as TapPipedrive._env_var_config")
+@pytest.mark.xfail("env_var_config" not in TapPipedrive.__dict__, strict=True,
+                   reason="needs tap.py to use config.env_config as TapPipedrive.env_var_config")
 def test_auth_commands_accept_every_value_meltano_sends(project):
     """Meltano exports every setting that has a value, defaults included, as text
     (TAP_PIPEDRIVE_REQUEST_TIMEOUT=120): the tap must read each one as a valid setting."""

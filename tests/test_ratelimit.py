@@ -4,10 +4,11 @@ told apart and stopped at, the run's token cap, the spec's token costs, the end-
 from __future__ import annotations
 
 import pytest
+import requests
 from helpers import summary_table
 from resume_helpers import CORE, catalog, config, ids_of, sync
 
-from tap_pipedrive.ratelimit import DailyBudgetSpent, RateLimiter, RunCapReached
+from tap_pipedrive.ratelimit import DailyBudgetSpent, RateLimited, RateLimiter, RunCapReached
 from tap_pipedrive.sandbox import Sandbox
 from tap_pipedrive.token_costs import cost_of
 
@@ -68,6 +69,27 @@ def test_burst_429_waits_for_the_reset_and_is_not_charged():
     clock.sleep(wait)  # what backoff does
     rl.acquire("persons", 10)  # the window has moved on: no second wait
     assert clock.slept == [2]
+
+
+def answer(status: int, **kwargs) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers(**kwargs))
+    return response
+
+
+def test_check_handles_every_429():
+    """The limiter turns a burst 429 into RateLimited, retried after its wait (with a little
+    jitter); any other answer passes, its headers observed."""
+    rl, _ = limiter()
+    rl.acquire("deals", 10)
+    rl.check("deals", 10, answer(200, remaining=5, reset=2), lambda r: "not asked")
+    rl.acquire("deals", 10)
+    with pytest.raises(RateLimited, match=r"^429 to GET /deals$") as caught:
+        rl.check("deals", 10, answer(429, remaining=0, reset=2),
+                 lambda r: f"{r.status_code} to GET /deals")
+    assert caught.value.wait == 2 and 2 <= caught.value.retry_wait() <= 2.25
+    assert rl.usage["deals"].rate_limited == 1 and rl.usage["deals"].tokens == 10
 
 
 def test_429_blocks_every_stream_until_the_reset():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from typing_extensions import override
 
 from tap_pipedrive.auth.oauth import REAUTHORIZE
 from tap_pipedrive.auth.session import OAuthSession
@@ -21,6 +22,7 @@ class BearerAuth(requests.auth.AuthBase):
     def __init__(self, session: OAuthSession) -> None:
         self.session = session
 
+    @override
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = _bearer(self.session.valid_tokens().access_token)
         # The SDK signs each request twice (session.auth and authenticator); hook it once.

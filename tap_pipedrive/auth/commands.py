@@ -113,6 +113,7 @@ def refresh(ctx: click.Context, refresh_token: str | None) -> None:
     config, method = _oauth(ctx)
     store = method.store(config)
     stored = store.load() if store else None
+    tokens: Tokens | None
     if refresh_token:  # this one, not what the file holds (unless another run writes it now)
         tokens = Tokens(access_token="", refresh_token=refresh_token)
     else:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import click
+from typing_extensions import override
 
 from tap_pipedrive.auth.oauth import OAuthClient, consent_error
 from tap_pipedrive.auth.tokens import Tokens
@@ -115,6 +116,10 @@ class _Server(http.server.ThreadingHTTPServer):
     login: _Login
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     timeout = CONNECTION_TIMEOUT  # applied to each connection's socket
@@ -157,6 +162,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
+    @override
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request line holds the authorization code: never log it
 
@@ -174,9 +180,7 @@ class CallbackListener:
                 "OAuth app, or use oauth-web / oauth-headless")
         port = url.port or 80
         bind = "127.0.0.1" if host == "localhost" else host
-        server_class = _Server
-        if ":" in bind:
-            server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_class = _Server6 if ":" in bind else _Server
         try:
             self.server = server_class((bind, port), _Handler)
         except OSError as exc:

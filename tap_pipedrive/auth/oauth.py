@@ -129,16 +129,18 @@ class OAuthClient:
         # Pipedrive's alphanumeric ones, required by servers that decode them.
         auth = (quote(self.app.client_id, safe=""), quote(self.app.client_secret, safe=""))
         retries = max(0, int(self.app.max_retries))
+        response: requests.Response | None = None
         for attempt in range(retries + 1):
             try:
-                response = requests.post(url, data=form, auth=auth, timeout=TIMEOUT,
-                                         headers={"Accept": "application/json"})
+                answer = requests.post(url, data=form, auth=auth, timeout=TIMEOUT,
+                                       headers={"Accept": "application/json"})
             except requests.RequestException as exc:
                 response, failure = None, type(exc).__name__
             else:
-                if response.status_code < 500 and response.status_code != 429:
-                    return response
-                failure = f"{response.status_code} {response.reason}".strip()
+                response = answer
+                if answer.status_code < 500 and answer.status_code != 429:
+                    return answer
+                failure = f"{answer.status_code} {answer.reason}".strip()
             if attempt == retries:
                 break
             wait = self._wait(attempt, response)

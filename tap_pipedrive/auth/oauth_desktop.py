@@ -8,6 +8,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from typing_extensions import override
+
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import login
 from tap_pipedrive.auth.oauth import OAuthClient
@@ -22,11 +24,13 @@ class OAuthDesktop(OAuthMethod):
     description = "OAuth app; logs in through the browser on this machine (loopback callback)."
     default_initiate = GETANDREFRESH
 
+    @override
     def obtainer(
         self, config: Mapping[str, Any], client: OAuthClient, mode: str, tokens: Tokens | None
     ) -> Callable[[], Tokens] | None:
         return functools.partial(login, client) if mode == GETANDREFRESH else None
 
+    @override
     def no_tokens_error(self, store: SettingsFile | None) -> Exception:
         return AuthError(f"no OAuth tokens in {store.path if store else 'the config'}; run "
                          "`tap-pipedrive auth login` (or set initiate_oauth=GETANDREFRESH)")

@@ -9,6 +9,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from typing_extensions import override
+
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
@@ -29,16 +31,19 @@ class OAuthHeadless(OAuthMethod):
     name = "oauth-headless"
     description = "OAuth app on a machine without a browser: a verifier or a copied settings file."
 
+    @override
     def starting_tokens(self, config: Mapping[str, Any], stored: Tokens | None) -> Tokens | None:
         tokens = super().starting_tokens(config, stored)
         return None if _new_code(config, tokens) else tokens  # a new code replaces old tokens
 
+    @override
     def obtainer(
         self, config: Mapping[str, Any], client: OAuthClient, mode: str, tokens: Tokens | None
     ) -> Callable[[], Tokens] | None:
         code = _new_code(config, tokens)
         return functools.partial(client.exchange, code) if code else None
 
+    @override
     def no_tokens_error(self, store: SettingsFile | None) -> Exception:
         return AuthError(
             f"no OAuth tokens in {store.path if store else 'the settings file'}: set "

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_pipedrive.auth.base import AuthMethod, Connection
 from tap_pipedrive.auth.bearer import BearerAuth
@@ -95,8 +96,8 @@ class OAuthMethod(AuthMethod):
             raise ConfigError(f"auth_method {self.name!r} needs {' and '.join(missing)} "
                               "(the custom OAuth app's credentials from Pipedrive Developer Hub)")
         return OAuthApp(
-            client_id=_given(config, "oauth_client_id"),
-            client_secret=_given(config, "oauth_client_secret"),
+            client_id=cast(str, _given(config, "oauth_client_id")),  # not missing
+            client_secret=cast(str, _given(config, "oauth_client_secret")),
             redirect_uri=_given(config, "callback_url") or DEFAULT_CALLBACK_URL,
             oauth_url=_given(config, "oauth_url") or DEFAULT_OAUTH_URL,
             max_retries=_number(config, "max_retries", 5),
@@ -151,11 +152,13 @@ class OAuthMethod(AuthMethod):
     def no_tokens_error(self, store: SettingsFile | None) -> Exception:
         """What to do when there are no tokens and no way to obtain them."""
 
+    @override
     def connect(self, config: Mapping[str, Any]) -> Connection:
         session = self.session(config)
         tokens = session.start()  # no I/O unless the token must be refreshed or obtained
         return Connection(BearerAuth(session), tokens.api_domain)
 
+    @override
     def status(self, config: Mapping[str, Any]) -> dict[str, Any]:
         store = self.store(config)
         stored = store.load() if store else None

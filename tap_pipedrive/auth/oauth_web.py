@@ -4,6 +4,8 @@ them itself, and persists them when oauth_settings_location is set."""
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.oauth_method import OFF, OAuthMethod
 from tap_pipedrive.auth.settings import SettingsFile
@@ -16,6 +18,7 @@ class OAuthWeb(OAuthMethod):
     default_initiate = OFF
     persists_by_default = False
 
+    @override
     def no_tokens_error(self, store: SettingsFile | None) -> Exception:
         return ConfigError(
             "auth_method 'oauth-web' needs oauth_access_token (from `tap-pipedrive auth "

@@ -65,14 +65,14 @@ class OAuthSession:
                     if self._obtain is None:
                         raise
                     self._save(self._obtained("the refresh token was rejected"))
-            return self._tokens
+            return self._held()
 
     def valid_tokens(self) -> Tokens:
         """Before each request: the current tokens, refreshed when about to expire."""
         with self._lock:
             if self._stale():
-                self._refresh_unless_done(self._tokens.access_token)
-            return self._tokens
+                self._refresh_unless_done(self._held().access_token)
+            return self._held()
 
     def after_rejection(self, rejected_access_token: str) -> Tokens:
         """Pipedrive answered 401 to this access token: refresh (once) or say why not."""
@@ -92,7 +92,12 @@ class OAuthSession:
         """A new access token whatever the current one's age (`auth refresh`)."""
         with self._lock:
             self._refresh_unless_done(None)
-            return self._tokens
+            return self._held()
+
+    def _held(self) -> Tokens:
+        """The current tokens: set by `start`, before any request."""
+        assert self._tokens is not None
+        return self._tokens
 
     def _stale(self) -> bool:
         tokens = self._tokens

@@ -30,6 +30,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from filelock import FileLock, Timeout
+from typing_extensions import override
 
 from tap_pipedrive.auth.oauth import REAUTHORIZE
 from tap_pipedrive.auth.tokens import Tokens
@@ -60,6 +61,7 @@ class SettingsFile:
         # One lock object per file object: reentrant, so a refresh can hold it around save().
         self._lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT, mode=0o600)
 
+    @override
     def __repr__(self) -> str:
         return f"SettingsFile({str(self.path)!r})"
 

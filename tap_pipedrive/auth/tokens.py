@@ -72,7 +72,7 @@ class Tokens:
 
     def supersedes(self, refresh_token: str | None) -> bool:
         """`refresh_token` is one these tokens replaced (so it is spent)."""
-        return bool(refresh_token) and code_digest(refresh_token) in self.rotated_from
+        return bool(refresh_token and code_digest(refresh_token) in self.rotated_from)
 
     @property
     def expires_at(self) -> float | None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
+
 from tap_pipedrive.client import V1Stream
 from tap_pipedrive.streams.base import BatchingParent
 
@@ -63,11 +66,13 @@ class GoalsStream(V1Stream):
     state_partitioning_keys: list[str] = []  # full table: no per-query state
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]]:
         return [{"type.name": kind, "is_active": active}
                 for kind in GOAL_TYPES for active in ("true", "false")]
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **(context or {})}
 
 

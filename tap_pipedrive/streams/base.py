@@ -26,7 +26,9 @@ from importlib import resources
 from typing import Any, ClassVar
 
 import requests
+from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import SinglePagePaginator
+from typing_extensions import override
 
 from tap_pipedrive import schemas
 from tap_pipedrive.client import PipedriveStream, V1Stream, V2Stream
@@ -70,10 +72,11 @@ class CustomFieldsStream(PipedriveStream):
     @cached_property
     def custom_columns(self) -> CustomColumns | None:
         reserved = set(_static_schema(self.name)["properties"]) - {"custom_fields"}
-        return self._tap.custom_fields.columns_for(
+        return self.tap.custom_fields.columns_for(
             self, self.custom_field_source, self.custom_field_shape, reserved)
 
     @cached_property
+    @override
     def schema(self) -> dict[str, Any]:  # type: ignore[override]
         schema = static_schema(self.name)
         columns = self.custom_columns
@@ -82,7 +85,8 @@ class CustomFieldsStream(PipedriveStream):
             schema["properties"].update(columns.properties())
         return schema
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         if self.custom_columns is not None:
             row = self.custom_columns.flatten(row)
         return super().post_process(row, context)
@@ -97,7 +101,8 @@ class IncrementalV1Stream(V1Stream):
     check_sorted = False
     paginated = True
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         params["sort"] = "update_time ASC"
         if start := self.get_starting_timestamp(context):
@@ -114,6 +119,7 @@ class _NameUnsortedStream(logging.Filter):
     it, and say what it means here. Only newest-first streams are unsorted (the incremental
     ones read ascending declare `is_sorted`), so the warning is true where it shows."""
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         name = getattr(_newest_first, "name", None)
         if name and isinstance(record.msg, str) and record.msg.startswith(UNSORTED_WARNING):
@@ -139,7 +145,8 @@ class NewestFirstStream(PipedriveStream):
     _since: datetime | None = None
     _passed_bookmark = False
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         self._since = self.get_starting_timestamp(context)
         self._passed_bookmark = False
         _newest_first.name = self.name
@@ -148,9 +155,11 @@ class NewestFirstStream(PipedriveStream):
         finally:
             _newest_first.name = None
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **self.newest_first_params}
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         for record in super().parse_response(response):
             when = parse_time(record.get(self.replication_key))
@@ -159,6 +168,7 @@ class NewestFirstStream(PipedriveStream):
                 return
             yield record
 
+    @override
     def keep_paging(self) -> bool:
         return not self._passed_bookmark and super().keep_paging()
 
@@ -169,10 +179,12 @@ class BatchingParent(PipedriveStream):
     child_batch_size: ClassVar[int] = 100  # the most parents Pipedrive takes in one call
     dedupe_children: ClassVar[bool] = False  # parents that can repeat (mail threads)
 
-    def generate_child_contexts(self, record: dict, context: dict | None) -> Iterator[dict]:
+    @override
+    def generate_child_contexts(self, record: dict, context: Context | None) -> Iterator[dict]:
         return iter(())  # children are synced per batch, from get_records
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         if not self.has_selected_descendents:
             yield from super().get_records(context)
             return
@@ -190,11 +202,11 @@ class BatchingParent(PipedriveStream):
                 seen.add(ident)
             batch.append(ident)
             if len(batch) >= self.child_batch_size:
-                self._sync_children({PARENT_IDS: batch})  # SDK-internal, stable in 0.54
+                self.sync_children_now({PARENT_IDS: batch})
                 batch = []
                 self._state_before_batch = None
         if batch:
-            self._sync_children({PARENT_IDS: batch})
+            self.sync_children_now({PARENT_IDS: batch})
         self._state_before_batch = None
 
     _state_before_batch: dict | None = None
@@ -219,7 +231,8 @@ class ChildStream(PipedriveStream):
     parent_property: ClassVar[str | None] = None  # set on records that lack their parent's id
     batch_param: ClassVar[str | None] = None  # a parameter taking many parents at once
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         parents = list((context or {}).get(PARENT_IDS) or [])
         if self.batch_param:
             yield from super().get_records({PARENT_IDS: parents})
@@ -230,7 +243,8 @@ class ChildStream(PipedriveStream):
                     record[self.parent_property] = parent
                 yield record
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
         context = context or {}
         if self.batch_param:
@@ -243,8 +257,10 @@ class ChildStream(PipedriveStream):
 class UnpagedV2Stream(V2Stream):
     """A v2 list that takes no paging parameters (spec): one call returns everything."""
 
+    @override
     def get_new_paginator(self) -> SinglePagePaginator:
         return SinglePagePaginator()
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return PipedriveStream.get_url_params(self, context, next_page_token)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
+
 from tap_pipedrive.client import PipedriveStream, V1Stream, V2Stream
 from tap_pipedrive.streams.account import PermissionSetsStream, RolesStream, UsersStream
 from tap_pipedrive.streams.base import ChildStream, UnpagedV2Stream
@@ -63,16 +66,17 @@ class DealFlowStream(ChildStream, _V1Paged):
     extra_properties = {"object_id": {"type": ["integer", "string", "null"],
                                       "description": "`data.id`: the id of the updated item"}}
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         data = row.get("data")
         row["object_id"] = data.get("id") if isinstance(data, dict) else None
         return super().post_process(row, context)
 
 
-DEAL = {"parent": DealsStream, "param": "deal_id", "prop": "deal_id"}
-PERSON = {"parent": PersonsStream, "param": "person_id", "prop": "person_id"}
-ORG = {"parent": OrganizationsStream, "param": "org_id", "prop": "org_id"}
-PRODUCT = {"parent": ProductsStream, "param": "product_id", "prop": "product_id"}
+DEAL: dict[str, Any] = {"parent": DealsStream, "param": "deal_id", "prop": "deal_id"}
+PERSON: dict[str, Any] = {"parent": PersonsStream, "param": "person_id", "prop": "person_id"}
+ORG: dict[str, Any] = {"parent": OrganizationsStream, "param": "org_id", "prop": "org_id"}
+PRODUCT: dict[str, Any] = {"parent": ProductsStream, "param": "product_id", "prop": "product_id"}
 
 STREAMS: list[type[PipedriveStream]] = [
     child("deal_products", DealsStream, "/api/v2/deals/products", V2Stream, ("id",),

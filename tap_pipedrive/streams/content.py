@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
+
 from tap_pipedrive.client import V1Stream
 from tap_pipedrive.streams.base import BatchingParent, IncrementalV1Stream, NewestFirstStream
 
@@ -46,13 +49,16 @@ class MailThreadsStream(BatchingParent, V1Stream):
     dedupe_children = True
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]]:
         return [{"folder": folder} for folder in MAIL_FOLDERS]
 
-    def get_url_params(self, context: dict | None, next_page_token: Any) -> dict[str, Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {**super().get_url_params(context, next_page_token), **(context or {})}
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """One record per thread and run: a repeat from a later folder's listing is dropped
         (a full-table stream must not emit a primary key twice); the folder it was listed in
         is in `folders` (Pipedrive's list of the thread's folders, completed if need be)."""

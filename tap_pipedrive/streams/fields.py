@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import requests
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
+from tap_pipedrive import sdk_compat
 from tap_pipedrive.client import PipedriveStream, V1Stream, V2Stream
 from tap_pipedrive.custom_fields import FieldsUnavailable, mapping_rows
+from tap_pipedrive.streams.base import CustomFieldsStream
+
+if TYPE_CHECKING:
+    from tap_pipedrive.tap import TapPipedrive
 
 
 class _Fields(PipedriveStream):
@@ -24,9 +31,11 @@ class _Fields(PipedriveStream):
     # streams keep the untyped custom_fields object (custom_fields.FieldsUnavailable).
     optional_feature: ClassVar[bool] = False
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
-        yield from self._tap.custom_fields.items(type(self))
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        yield from self.tap.custom_fields.items(type(self))
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         try:
             super().validate_response(response)
@@ -108,6 +117,10 @@ class CustomFieldMappingsStream(Stream):
     name = "custom_field_mappings"
     primary_keys = ("stream", "key")
     token_cost = 0
+
+    @property
+    def tap(self) -> TapPipedrive:
+        return cast("TapPipedrive", sdk_compat.tap_of(self))
     schema = th.PropertiesList(
         th.Property("stream", th.StringType, description="The stream holding the columns"),
         th.Property("entity", th.StringType, description="Pipedrive's entity (deal, ...)"),
@@ -124,15 +137,18 @@ class CustomFieldMappingsStream(Stream):
                     description="Whether custom_field_names pins the column"),
     ).to_dict()
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
-        pins = self._tap.custom_fields.pins
-        for stream in self._tap.streams.values():
-            columns = getattr(stream, "custom_columns", None)
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        pins = self.tap.custom_fields.pins
+        for stream in self.tap.streams.values():
+            if not isinstance(stream, CustomFieldsStream):
+                continue
+            columns = stream.custom_columns
             if columns is not None and not columns.passthrough:
                 yield from mapping_rows(stream.name, stream.custom_field_entity, columns, pins)
 
 
-STREAMS = [
+STREAMS: list[type[Stream]] = [
     DealFieldsStream, PersonFieldsStream, OrganizationFieldsStream, ProductFieldsStream,
     ActivityFieldsStream, ProjectFieldsStream, LeadFieldsStream, NoteFieldsStream,
     CustomFieldMappingsStream,

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import requests
+from typing_extensions import override
 
 from tap_pipedrive.client import V1Stream
 from tap_pipedrive.streams.base import CustomFieldsStream, IncrementalV1Stream, NewestFirstStream
@@ -53,6 +54,7 @@ class LeadSourcesStream(V1Stream):
                                      "description": "1 for the first source Pipedrive lists, "
                                      "2 for the next... (added by the tap)"}}
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         for position, record in enumerate(super().parse_response(response), start=1):
             yield {**record, "position": position}
