@@ -21,8 +21,8 @@ from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.auth.session import OAuthSession
-from tap_pipedrive.auth.settings import SettingsFile, default_location
 from tap_pipedrive.auth.states import PendingStates
+from tap_pipedrive.auth.token_file import TokenFile, default_location
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
@@ -138,7 +138,7 @@ def login_command(ctx: click.Context, no_browser: bool, timeout: float) -> None:
     """Desktop flow: listen on callback_url, open the browser, exchange the code, save."""
     config, method = _oauth(ctx)
     app = method.app(config)
-    store = method.store(config) or SettingsFile(default_location(), app.client_secret)
+    store = method.store(config) or TokenFile(default_location(), app.client_secret)
     tokens = login(OAuthClient(app), timeout=timeout, open_browser=not no_browser)
     store.save(tokens)
     click.echo(f"Authorized. Tokens saved to {store.path}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.oauth_method import OFF, OAuthMethod
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ class OAuthWeb(OAuthMethod):
     default_initiate = OFF
     persists_by_default = False
 
-    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+    def no_tokens_error(self, store: TokenFile | None) -> Exception:
         return ConfigError(
             "auth_method 'oauth-web' needs oauth_access_token (from `tap-pipedrive auth "
             "exchange --verifier CODE`), or oauth_refresh_token with initiate_oauth=REFRESH")
