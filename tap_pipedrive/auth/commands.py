@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import click
 import requests
 
 from tap_pipedrive.auth.base import AuthMethod
+from tap_pipedrive.auth.cli import ConfiguredTap, root_tap
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import DEFAULT_TIMEOUT, login
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
@@ -28,13 +29,8 @@ from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
 from tap_pipedrive.transport import api_session
 
-if TYPE_CHECKING:
-    from tap_pipedrive.tap import TapPipedrive
 
-
-def _configured(ctx: click.Context) -> tuple[TapPipedrive, AuthMethod]:
-    from tap_pipedrive.auth.cli import root_tap  # the group module imports this one
-
+def _configured(ctx: click.Context) -> tuple[ConfiguredTap, AuthMethod]:
     tap = root_tap(ctx)
     return tap, registry().get(tap.config.get("auth_method") or DEFAULT_AUTH_METHOD)
 

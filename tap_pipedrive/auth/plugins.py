@@ -20,6 +20,9 @@ BUILTIN_PLUGINS = (
     "tap_pipedrive.auth.oauth_web",
     "tap_pipedrive.auth.oauth_headless",
     "tap_pipedrive.auth.commands",
+    "tap_pipedrive.auth.cli",  # the `auth` group (register_commands)
+    "tap_pipedrive.capture_cli",  # the `capture` command (register_commands)
+    "tap_pipedrive.sandbox.plugin",  # the `sandbox` command (register_commands)
 )
 
 # Set to "0" to skip entry-point plugins (e.g. to rule one out while troubleshooting).
