@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install the tap with its test tools, Meltano and the example auth plugin.
+# Create .venv and install the tap with its test tools, Meltano, the sandbox (its own
+# distribution, sandbox/) and the example auth plugin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -17,6 +18,7 @@ pip_install --upgrade pip
 # constraints.txt pins the tested versions (refresh: make constraints); CONSTRAINTS= skips it.
 constraints=(); [[ -n "${CONSTRAINTS-constraints.txt}" ]] && constraints=(-c "${CONSTRAINTS-constraints.txt}")
 pip_install "${constraints[@]}" -e '.[test,dagster]' 'meltano==4.4.*'
+pip_install "${constraints[@]}" -e sandbox
 for plugin in plugins/*/; do
   [[ -f "$plugin/pyproject.toml" ]] && pip_install "${constraints[@]}" -e "$plugin"
 done

@@ -18,7 +18,7 @@ from oauth_helpers import authorize_in_browser, browser_env, free_port, start_sa
 from test_oauth import make_stale
 
 from tap_pipedrive.auth.token_file import TokenFile
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 
 @pytest.fixture

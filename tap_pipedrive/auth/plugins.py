@@ -22,7 +22,6 @@ BUILTIN_PLUGINS = (
     "tap_pipedrive.auth.commands",
     "tap_pipedrive.auth.cli",  # the `auth` group (register_commands)
     "tap_pipedrive.capture_cli",  # the `capture` command (register_commands)
-    "tap_pipedrive.sandbox.plugin",  # the `sandbox` command (register_commands)
 )
 
 # Set to "0" to skip entry-point plugins (e.g. to rule one out while troubleshooting).

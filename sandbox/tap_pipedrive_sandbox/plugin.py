@@ -9,4 +9,4 @@ from tap_pipedrive.auth.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(group: Any) -> None:
-    group.add_lazy_command("sandbox", "tap_pipedrive.sandbox.cli:sandbox")
+    group.add_lazy_command("sandbox", "tap_pipedrive_sandbox.cli:sandbox")
