@@ -1,4 +1,5 @@
-"""The plugin manager: built-in methods by import, third-party ones by entry point."""
+"""The plugin manager: built-in methods and commands by import, third-party ones (and the
+sandbox distribution's command) by entry point."""
 
 from __future__ import annotations
 
