@@ -15,9 +15,9 @@ the spec at run time (review the diff after updating the spec):
   properties only their examples name (typed by the example value), and what `include_fields`
   may add (typed where the spec types it elsewhere, e.g. in v1's answers for the same item).
   A property typed differently in two places gets both types;
-- `tap_pipedrive/sandbox/templates.json`: per endpoint, one spec-shaped item (every property of
-  the spec, each of its type), which the sandbox fills with generated values, and the
-  response's top-level keys and paging style;
+- `sandbox/tap_pipedrive_sandbox/templates.json`: per endpoint, one spec-shaped item (every
+  property of the spec, each of its type), which the sandbox fills with generated values, and
+  the response's top-level keys and paging style;
 - the stream table of README.md (between `<!-- streams:start -->` and `<!-- streams:end -->`):
   endpoint, replication, primary key, token cost per call (the spec's `x-token-cost`),
   default selection.
@@ -56,7 +56,7 @@ import schema_union  # noqa: E402  (beside this script)
 from tap_pipedrive.streams import STREAMS  # noqa: E402
 
 OUT = ROOT / "tap_pipedrive" / "schemas"
-TEMPLATES = ROOT / "tap_pipedrive" / "sandbox" / "templates.json"
+TEMPLATES = ROOT / "sandbox" / "tap_pipedrive_sandbox" / "templates.json"
 KEEP = {"type", "properties", "items", "format", "description", "enum", "additionalProperties"}
 _V1_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")

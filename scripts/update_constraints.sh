@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refresh constraints.txt: install the tap with its test tools, Meltano and the example auth
-# plugin into a fresh temporary venv WITHOUT the old constraints (so every package takes its
+# plugin (and the sandbox) into a fresh temporary venv WITHOUT the old constraints (so every package takes its
 # newest allowed release), and write what was installed. Run the tests on it before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ venv=$(mktemp -d)/venv
 trap 'rm -rf "$(dirname "$venv")"' EXIT
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,dagster]' 'meltano==4.4.*' \
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,dagster]' 'meltano==4.4.*' -e sandbox \
   $(for plugin in plugins/*/; do [[ -f "$plugin/pyproject.toml" ]] && echo "-e $plugin"; done)
 {
   echo "# The tested set of versions, installed by scripts/install.sh with -c (make install)."

@@ -1,5 +1,5 @@
-"""The `capture` command: a thin layer over capture.py (imported when the command runs: the
-tap module builds this command group while it is being imported)."""
+"""The `capture` command: a thin layer over capture.py (imported when the command runs, so
+that a sync, which builds the same command line, does not import it)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.capturefile import DEFAULT_PAGES, DEFAULT_PARENTS
 from tap_pipedrive.errors import ConfigError
 
@@ -63,3 +64,8 @@ def capture_command(ctx: click.Context, configs: tuple[str, ...], catalog: str |
                f"{outcome.out}. Check it before sharing; replay it with: tap-pipedrive "
                f"sandbox --replay {outcome.out}", err=True)
 
+
+
+@hookimpl
+def register_commands(group: click.Group) -> None:
+    group.add_command(capture_command)

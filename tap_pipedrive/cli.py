@@ -1,12 +1,14 @@
-"""The command line: the Singer options, plus `auth` and `sandbox` subcommands.
+"""The command line's group: the Singer options, plus the subcommands plugins add.
 
 The SDK's `Tap.cli` is a single command; Meltano runs `tap-pipedrive --config C auth login`,
 so the Singer options must parse before a subcommand. A click Group that is also the SDK's
-SingerCommand keeps every Singer behaviour and adds subcommands.
+SingerCommand keeps every Singer behaviour and adds subcommands. main.py builds it; this
+module never imports the tap (the tap's class is handed in).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -91,6 +93,25 @@ def _closed_output(exc: BaseException) -> bool:
 
 
 class SingerGroup(click.Group, SingerCommand):
+    tap_class: type  # the tap whose Singer options these are (subcommands build it: auth/cli.py)
+    lazy_commands: dict[str, str]
+
+    def add_lazy_command(self, name: str, target: str) -> None:
+        """A subcommand whose module ("package.module:attribute") is imported only when the
+        subcommand is looked up (it runs, or --help lists it): a sync never imports it."""
+        self.lazy_commands[name] = target
+
+    @override
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    @override
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     @override
     def main(self, *args: Any, **kwargs: Any) -> Any:
         redact.install()  # before anything logs; the secrets are added once read
@@ -125,7 +146,10 @@ class SingerGroup(click.Group, SingerCommand):
         sys.exit(EXIT_CLOSED_OUTPUT)
 
 
-def build_group(base: click.Command, logger: Any) -> SingerGroup:
+def build_group(base: click.Command, tap_class: type, logger: Any) -> SingerGroup:
+    """The group of `base` (the SDK's Singer command of `tap_class`), without subcommands:
+    main.py has plugins add them."""
+
     @click.pass_context
     def run(ctx: click.Context, **params: Any) -> None:
         if ctx.invoked_subcommand is None:
@@ -144,11 +168,6 @@ def build_group(base: click.Command, logger: Any) -> SingerGroup:
         context_settings=base.context_settings,
         logger=logger,
     )
-    from tap_pipedrive.auth.cli import auth
-    from tap_pipedrive.capture_cli import capture_command
-    from tap_pipedrive.sandbox.cli import sandbox
-
-    group.add_command(auth)
-    group.add_command(sandbox)
-    group.add_command(capture_command)
+    group.tap_class = tap_class
+    group.lazy_commands = {}
     return group

@@ -1,4 +1,4 @@
-"""TapPipedrive: settings, the stream catalogue and the command line."""
+"""TapPipedrive: settings and the stream catalogue (the command line is main.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 from functools import cached_property
 from typing import Any
 
-import click
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -29,7 +28,6 @@ from tap_pipedrive import (
 )
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
-from tap_pipedrive.cli import build_group
 from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import ConfigError
 from tap_pipedrive.sdk_compat import TapSeam
@@ -210,11 +208,6 @@ class TapPipedrive(TapSeam):
         # skips repeats): whoever keeps the last STATE line keeps this one.
         self.write_message(StateMessage(value=copy.deepcopy(self.state)))
 
-    @classmethod
-    @override
-    def get_singer_command(cls) -> click.Command:
-        return build_group(super().get_singer_command(), cls.logger)
-
 
 def _replication_keys() -> dict[str, str | None]:
     keys = {}
@@ -224,5 +217,3 @@ def _replication_keys() -> dict[str, str | None]:
         keys[stream_class.name] = key if isinstance(key, str) else None  # type: ignore[misc]
     return keys
 
-
-cli = TapPipedrive.cli

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 # Distinctive, so that a leak is found by a plain substring search.
 CLIENT_SECRET = "cs-LEAKCHECK-7c41e09b"

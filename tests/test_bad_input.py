@@ -10,7 +10,7 @@ import pytest
 from helpers import run_tap, sandbox_config
 from oauth_helpers import oauth_config, start_sandbox
 
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 
 
@@ -246,7 +246,7 @@ def test_settings_file_unreadable(headless, tmp_path):
 
 def test_settings_file_of_another_key(headless, tmp_path):
     sb, config, path = headless
-    SettingsFile(path, "another-client-secret").save(
+    TokenFile(path, "another-client-secret").save(
         Tokens(access_token="at-OTHERKEY-1", refresh_token="rt-OTHERKEY-2"))
     run = run_tap(tmp_path, config)
     assert_error(run, "cannot decrypt the OAuth settings file",

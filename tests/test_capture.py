@@ -25,7 +25,7 @@ from oauth_helpers import (
 from stream_helpers import discover, select
 
 from tap_pipedrive.capture import capture
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 SMALL = {"records": 20, "seed": 3}  # every stream fits in its first page
 

@@ -6,8 +6,8 @@ import atexit
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_pipedrive.sandbox import Sandbox
 from tap_pipedrive.tap import TapPipedrive
+from tap_pipedrive_sandbox import Sandbox
 
 # The SDK builds its parametrized tests at collection time from a config, so the sandbox
 # must be listening (and its URL known) before the class is created.

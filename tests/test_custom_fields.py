@@ -18,7 +18,7 @@ from tap_pipedrive.custom_fields import (
     slug,
 )
 from tap_pipedrive.errors import ConfigError
-from tap_pipedrive.sandbox import fields as sandbox_fields
+from tap_pipedrive_sandbox import fields as sandbox_fields
 
 KEY_A, KEY_B, KEY_C = "a" * 40, "b" * 40, "c" * 40
 

@@ -12,7 +12,7 @@ import sys
 from helpers import run_tap
 from oauth_helpers import oauth_config
 
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 
 FALLBACK = "Discovery without usable credentials"
@@ -51,7 +51,7 @@ def test_discovery_never_refreshes_or_exchanges(make_sandbox, tmp_path):
     run = run_tap(tmp_path, config, "--discover", timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
     assert FALLBACK in run.stderr and untyped_deals(run)
-    SettingsFile(config["oauth_settings_location"], sb.client_secret).save(
+    TokenFile(config["oauth_settings_location"], sb.client_secret).save(
         Tokens(access_token="expired", refresh_token="r", expires_in=1, obtained_at=0))
     run = run_tap(tmp_path, {**config, "oauth_verifier": None}, "--discover", timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -15,9 +15,9 @@ from test_fast_path import FAST, PLAIN, messages
 from tap_pipedrive.conform import OddValues
 from tap_pipedrive.custom_fields import CustomColumns, CustomField, plan_columns
 from tap_pipedrive.drift import infer
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox import drift as sandbox_drift
-from tap_pipedrive.sandbox import fields as sandbox_fields
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox import drift as sandbox_drift
+from tap_pipedrive_sandbox import fields as sandbox_fields
 
 KEY = "c0ffee" + "0" * 34
 SEED = 13

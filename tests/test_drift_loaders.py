@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from test_meltano import MELTANO, Project, column_types, postgres, project  # noqa: F401
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox import drift as sandbox_drift
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox import drift as sandbox_drift
 
 pytestmark = pytest.mark.skipif(not MELTANO.exists(), reason="meltano is not installed")
 

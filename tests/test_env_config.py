@@ -25,7 +25,7 @@ from oauth_helpers import authorize_in_browser, free_port
 
 from tap_pipedrive import config as settings
 from tap_pipedrive.auth.oauth import OAuthApp, OAuthClient
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.tap import TapPipedrive
 
@@ -302,7 +302,7 @@ def prove_oauth_client_id(p: Proof) -> None:
 def prove_oauth_client_secret(p: Proof) -> None:
     """The settings file opens only with the secret it was written with: the env's."""
     path = p.tmp / "OAuthSettings.txt"
-    SettingsFile(path, "env-secret").save(Tokens(access_token="a", scope="from-the-file"))
+    TokenFile(path, "env-secret").save(Tokens(access_token="a", scope="from-the-file"))
     out = ok(p.auth("status", **OAUTH, oauth_settings_location=str(path)))
     assert "scope: from-the-file" in out
     wrong = p.auth("status", **{**OAUTH, "oauth_client_secret": "other"},

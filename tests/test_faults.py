@@ -11,8 +11,8 @@ import pytest
 import requests
 from resume_helpers import CORE, catalog, config, ids_of, sync, union, wait_until
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox.faults import CLIENT_ERRORS, DEFAULT_KINDS, KINDS, Faults
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox.faults import CLIENT_ERRORS, DEFAULT_KINDS, KINDS, Faults
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_fault_settings_via_admin_endpoint():
 def test_sandbox_cli_takes_fault_and_limit_options():
     from click.testing import CliRunner
 
-    from tap_pipedrive.sandbox.cli import sandbox
+    from tap_pipedrive_sandbox.cli import sandbox
 
     result = CliRunner().invoke(sandbox, ["--fault-kinds", "500,teapot"])
     assert result.exit_code == 2 and "unknown fault kind(s) teapot" in result.output

@@ -15,9 +15,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-OWN = {"tap_pipedrive", "tap_pipedrive_auth_command"}
+OWN = {"tap_pipedrive", "tap_pipedrive_auth_command", "tap_pipedrive_sandbox"}
 # (distribution, package folder): the code that users install.
-PACKAGES = [("tap-pipedrive", ROOT / "tap_pipedrive")] + [
+PACKAGES = [("tap-pipedrive", ROOT / "tap_pipedrive"),
+            ("tap-pipedrive-sandbox", ROOT / "sandbox" / "tap_pipedrive_sandbox")] + [
     (path.parent.name, path) for path in ROOT.glob("plugins/*/tap_pipedrive_*") if path.is_dir()]
 
 

@@ -13,8 +13,8 @@ import pytest
 from helpers import run_tap, sandbox_config
 from postgres import Postgres, find_bin_dir
 
-from tap_pipedrive.sandbox import Sandbox
 from tap_pipedrive.tap import TapPipedrive
+from tap_pipedrive_sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = Path(sys.executable).with_name("meltano")

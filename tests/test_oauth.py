@@ -26,7 +26,7 @@ from oauth_helpers import (
 import tap_pipedrive.client
 from tap_pipedrive.auth.oauth import OAuthApp, OAuthClient
 from tap_pipedrive.auth.plugins import registry
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.tap import TapPipedrive
@@ -39,12 +39,12 @@ def authorized(sb, tmp_path):
     config = oauth_config(sb, tmp_path, auth_method="oauth-headless")
     client = OAuthClient(OAuthApp(sb.client_id, sb.client_secret, config["callback_url"], sb.url))
     tokens = client.exchange(authorize_in_browser(client.authorization_url("s")))
-    store = SettingsFile(config["oauth_settings_location"], sb.client_secret)
+    store = TokenFile(config["oauth_settings_location"], sb.client_secret)
     store.save(tokens)
     return config, store, tokens
 
 
-def make_stale(store: SettingsFile) -> Tokens:
+def make_stale(store: TokenFile) -> Tokens:
     """The stored access token looks about to expire (the server still accepts it)."""
     stale = dataclasses.replace(store.load(), obtained_at=time.time() - 3590)
     store.save(stale)

@@ -23,12 +23,13 @@ from oauth_helpers import (
 )
 
 from tap_pipedrive.auth.oauth import OAuthApp, OAuthClient
-from tap_pipedrive.tap import cli
+from tap_pipedrive.main import build_cli
 
 
 def invoke(tmp_path, config, *args):
     """`tap-pipedrive --config C ARGS` in process."""
-    result = CliRunner().invoke(cli, ["--config", str(write_config(tmp_path, config)), *args])
+    config_file = str(write_config(tmp_path, config))
+    result = CliRunner().invoke(build_cli(), ["--config", config_file, *args])
     return result.exit_code, result.stdout, result.stderr
 
 

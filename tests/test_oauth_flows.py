@@ -18,7 +18,7 @@ from oauth_helpers import (
     start_sandbox,
 )
 
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 
 
 def assert_synced(sb, run) -> None:
@@ -64,13 +64,13 @@ def test_desktop_login_sync_and_refresh(make_sandbox, tmp_path):
     assert_synced(sb, sync)
 
     # The access token expires between runs: the next run refreshes it and persists it.
-    before = SettingsFile(settings, sb.client_secret).load()
+    before = TokenFile(settings, sb.client_secret).load()
     sb.expire_access_tokens()
     sb.reset_requests()
     again = run_tap(tmp_path, config)
     assert_synced(sb, again)
     assert len(token_calls(sb)) == 1
-    after = SettingsFile(settings, sb.client_secret).load()
+    after = TokenFile(settings, sb.client_secret).load()
     assert after.access_token != before.access_token
     assert after.refresh_token == before.refresh_token  # Pipedrive's do not rotate
     assert_clean(sb, login, status, sync, again)
@@ -90,7 +90,7 @@ def test_desktop_sync_with_dead_refresh_token_logs_in_again(make_sandbox, tmp_pa
     sb = start_sandbox(make_sandbox)
     config = oauth_config(sb, tmp_path, auth_method="oauth-desktop")
     assert run_tap(tmp_path, config, "auth", "login", env=browser_env(tmp_path)).returncode == 0
-    store = SettingsFile(tmp_path / "OAuthSettings.txt", sb.client_secret)
+    store = TokenFile(tmp_path / "OAuthSettings.txt", sb.client_secret)
     store.save(dataclasses.replace(store.load(), obtained_at=time.time() - 7200))  # expired
     sb.revoke_refresh_tokens()  # and its refresh token is dead (60 days unused)
     sync = run_tap(tmp_path, config, env=browser_env(tmp_path))
@@ -165,7 +165,7 @@ def test_web_with_refresh_and_settings_location(make_sandbox, tmp_path):
     sb.expire_access_tokens()
     sync = run_tap(tmp_path, config)
     assert_synced(sb, sync)
-    stored = SettingsFile(tmp_path / "OAuthSettings.txt", sb.client_secret).load()
+    stored = TokenFile(tmp_path / "OAuthSettings.txt", sb.client_secret).load()
     assert stored.access_token != tokens["access_token"]
 
     # The next run gets the same (now stale) access token from the app: the file's newer

@@ -8,7 +8,7 @@ import logging
 import time
 
 from tap_pipedrive.auth.session import OAuthSession
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 
 ANOTHER_RUN = "another run has just refreshed"
@@ -30,7 +30,7 @@ def stale() -> Tokens:
 
 
 def test_own_refresh_is_not_another_runs(tmp_path, caplog):
-    store = SettingsFile(tmp_path / "OAuthSettings.txt", "secret")
+    store = TokenFile(tmp_path / "OAuthSettings.txt", "secret")
     store.save(stale())
     client = FakeClient()
     session = OAuthSession(client, store.load(), store=store, may_refresh=True)
@@ -43,7 +43,7 @@ def test_own_refresh_is_not_another_runs(tmp_path, caplog):
 
 
 def test_another_runs_refresh_is_adopted_and_said(tmp_path, caplog):
-    store = SettingsFile(tmp_path / "OAuthSettings.txt", "secret")
+    store = TokenFile(tmp_path / "OAuthSettings.txt", "secret")
     store.save(stale())
     client = FakeClient()
     session = OAuthSession(client, store.load(), store=store, may_refresh=True)

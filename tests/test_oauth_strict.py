@@ -17,8 +17,8 @@ from helpers import TAP, run_tap
 from oauth_helpers import authorize_in_browser, browser_env, free_port, start_sandbox, write_config
 from test_oauth import make_stale
 
-from tap_pipedrive.auth.settings import SettingsFile
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive.auth.token_file import TokenFile
+from tap_pipedrive_sandbox import Sandbox
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def strict_config(server: StrictOAuthServer, folder, **extra) -> dict:
             "retry_backoff_seconds": 0.01, **extra}
 
 
-def store(folder) -> SettingsFile:
-    return SettingsFile(folder / "OAuthSettings.txt", CLIENT_SECRET)
+def store(folder) -> TokenFile:
+    return TokenFile(folder / "OAuthSettings.txt", CLIENT_SECRET)
 
 
 def assert_synced(sb, run) -> None:

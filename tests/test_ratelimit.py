@@ -9,8 +9,8 @@ from helpers import summary_table
 from resume_helpers import CORE, catalog, config, ids_of, sync
 
 from tap_pipedrive.ratelimit import DailyBudgetSpent, RateLimited, RateLimiter, RunCapReached
-from tap_pipedrive.sandbox import Sandbox
 from tap_pipedrive.token_costs import cost_of
+from tap_pipedrive_sandbox import Sandbox
 
 
 class FakeClock:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox.paging import offset_page
-from tap_pipedrive.sandbox.world import counts_for
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox.paging import offset_page
+from tap_pipedrive_sandbox.world import counts_for
 
 TOKEN = {"x-api-token": "sandbox-api-token"}
 UNAUTHORIZED = {

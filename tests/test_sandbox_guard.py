@@ -9,8 +9,8 @@ import socket
 import pytest
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox import server as sandbox_server
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox import server as sandbox_server
 
 
 @pytest.fixture

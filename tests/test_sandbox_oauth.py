@@ -15,8 +15,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox.cli import sandbox as sandbox_command
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox.cli import sandbox as sandbox_command
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 BASIC = "Basic " + base64.b64encode(b"sandbox-client-id:sandbox-client-secret").decode()
@@ -224,7 +224,7 @@ def test_cli_refuses_non_loopback_host():
 
 
 def test_cli_serves_and_stops_cleanly_on_sigterm():
-    code = "from tap_pipedrive.sandbox.cli import sandbox; sandbox()"
+    code = "from tap_pipedrive_sandbox.cli import sandbox; sandbox()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--records", "50"],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

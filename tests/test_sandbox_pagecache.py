@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 
 def body(sb: Sandbox, path: str, **params) -> bytes:

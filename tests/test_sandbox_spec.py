@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox.records import NATURAL_NULLS
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox.records import NATURAL_NULLS
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")

@@ -23,7 +23,7 @@ from oauth_helpers import (
 )
 from resume_helpers import catalog
 
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 
 GIVEN_ACCESS = "at-LEAKCHECK-a1b2c3d4"  # tokens handed in through config
@@ -161,7 +161,7 @@ def test_oauth_paths(make_sandbox, tmp_path, scan):
     scan.add("login", run_tap(tmp_path, desktop, "auth", "login",
                               env={**env, **browser_env(tmp_path)}))
     # Settings-file errors and dead tokens.
-    SettingsFile(tmp_path / "foreign.txt", "another-secret").save(
+    TokenFile(tmp_path / "foreign.txt", "another-secret").save(
         Tokens(access_token=GIVEN_ACCESS, refresh_token=GIVEN_REFRESH))
     foreign = {**headless, "oauth_verifier": None,
                "oauth_settings_location": str(tmp_path / "foreign.txt")}

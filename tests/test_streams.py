@@ -12,8 +12,8 @@ import pytest
 from helpers import script_module
 from stream_helpers import discover, select, sync
 
-from tap_pipedrive.sandbox import Sandbox
 from tap_pipedrive.streams import STREAMS
+from tap_pipedrive_sandbox import Sandbox
 
 # stream -> (sandbox entity or field endpoint, primary key property)
 TOP_LEVEL = {

@@ -15,11 +15,11 @@ import pytest
 import requests
 from test_sandbox_spec import flatten, resolve, spec, strict
 
-from tap_pipedrive.sandbox import Sandbox
-from tap_pipedrive.sandbox.api import ROUTES
-from tap_pipedrive.sandbox.children import KINDS
-from tap_pipedrive.sandbox.records import NATURAL_NULLS as CORE_NULLS
-from tap_pipedrive.sandbox.templated import NATURAL_NULLS as TEMPLATED_NULLS
+from tap_pipedrive_sandbox import Sandbox
+from tap_pipedrive_sandbox.api import ROUTES
+from tap_pipedrive_sandbox.children import KINDS
+from tap_pipedrive_sandbox.records import NATURAL_NULLS as CORE_NULLS
+from tap_pipedrive_sandbox.templated import NATURAL_NULLS as TEMPLATED_NULLS
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -127,8 +127,8 @@ def test_new_endpoint_items_match_spec(sb, version, name):
 
 def test_every_stream_endpoint_is_served():
     """Each stream of the tap has a sandbox route (so each can be tested offline)."""
-    from tap_pipedrive.sandbox.api import match
     from tap_pipedrive.streams import STREAMS
+    from tap_pipedrive_sandbox.api import match
 
     for stream in STREAMS:
         path = getattr(stream, "path", None)
@@ -145,7 +145,7 @@ def test_every_stream_endpoint_is_served():
 def test_natural_nulls_name_non_nullable_spec_fields(entity):
     """The leniency list must not go stale: each entry is a property the spec types as
     non-nullable (otherwise it does not belong on the list)."""
-    from tap_pipedrive.sandbox.templated import ENDPOINTS
+    from tap_pipedrive_sandbox.templated import ENDPOINTS
 
     version, path = ENDPOINTS[entity].split(" ")
     props = item_schema(version, path)["properties"]

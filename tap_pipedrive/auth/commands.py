@@ -8,33 +8,29 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import click
 import requests
 
 from tap_pipedrive.auth.base import AuthMethod
+from tap_pipedrive.auth.cli import ConfiguredTap, root_tap
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import DEFAULT_TIMEOUT, login
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import registry
 from tap_pipedrive.auth.session import OAuthSession
-from tap_pipedrive.auth.settings import SettingsFile, default_location
 from tap_pipedrive.auth.states import PendingStates
+from tap_pipedrive.auth.token_file import TokenFile, default_location
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.config import DEFAULT_AUTH_METHOD
 from tap_pipedrive.errors import AuthError, ConfigError
 from tap_pipedrive.transport import api_session
 
-if TYPE_CHECKING:
-    from tap_pipedrive.tap import TapPipedrive
 
-
-def _configured(ctx: click.Context) -> tuple[TapPipedrive, AuthMethod]:
-    from tap_pipedrive.auth.cli import root_tap  # the group module imports this one
-
+def _configured(ctx: click.Context) -> tuple[ConfiguredTap, AuthMethod]:
     tap = root_tap(ctx)
     return tap, registry().get(tap.config.get("auth_method") or DEFAULT_AUTH_METHOD)
 
@@ -139,7 +135,7 @@ def login_command(ctx: click.Context, no_browser: bool, timeout: float) -> None:
     """Desktop flow: listen on callback_url, open the browser, exchange the code, save."""
     config, method = _oauth(ctx)
     app = method.app(config)
-    store = method.store(config) or SettingsFile(default_location(), app.client_secret)
+    store = method.store(config) or TokenFile(default_location(), app.client_secret)
     tokens = login(OAuthClient(app), timeout=timeout, open_browser=not no_browser)
     store.save(tokens)
     click.echo(f"Authorized. Tokens saved to {store.path}")

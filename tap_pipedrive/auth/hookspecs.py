@@ -1,4 +1,4 @@
-"""The hooks a plugin implements to add an authentication method or `auth` subcommands.
+"""The hooks a plugin implements to add an authentication method or commands.
 
 A third-party distribution declares an entry point in the group `tap_pipedrive.auth`
 pointing at a module (or object) with functions decorated by `hookimpl`:
@@ -35,3 +35,10 @@ def register_auth_methods(register: Callable[[AuthMethod], None]) -> None:
 @hookspec
 def register_auth_commands(group: click.Group) -> None:
     """Add click commands to the `tap-pipedrive auth` group."""
+
+
+@hookspec
+def register_commands(group: click.Group) -> None:
+    """Add click commands to `tap-pipedrive` itself; called when the command line is built
+    (tap_pipedrive/main.py), never at import. `group.add_lazy_command(name, "module:attr")`
+    names a command whose module is imported only when that command runs."""

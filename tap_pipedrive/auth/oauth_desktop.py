@@ -14,7 +14,7 @@ from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.loopback import login
 from tap_pipedrive.auth.oauth import OAuthClient
 from tap_pipedrive.auth.oauth_method import GETANDREFRESH, OAuthMethod
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
 
@@ -31,7 +31,7 @@ class OAuthDesktop(OAuthMethod):
         return functools.partial(login, client) if mode == GETANDREFRESH else None
 
     @override
-    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+    def no_tokens_error(self, store: TokenFile | None) -> Exception:
         return AuthError(f"no OAuth tokens in {store.path if store else 'the config'}; run "
                          "`tap-pipedrive auth login` (or set initiate_oauth=GETANDREFRESH)")
 

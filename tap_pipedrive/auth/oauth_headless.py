@@ -14,7 +14,7 @@ from typing_extensions import override
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.oauth import OAuthClient, parse_verifier
 from tap_pipedrive.auth.oauth_method import OAuthMethod
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens, code_digest
 from tap_pipedrive.errors import AuthError
 
@@ -44,7 +44,7 @@ class OAuthHeadless(OAuthMethod):
         return functools.partial(client.exchange, code) if code else None
 
     @override
-    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+    def no_tokens_error(self, store: TokenFile | None) -> Exception:
         return AuthError(
             f"no OAuth tokens in {store.path if store else 'the settings file'}: set "
             "oauth_verifier to a code from `tap-pipedrive auth url` opened on a machine with a "

@@ -27,7 +27,7 @@ from tap_pipedrive.auth.oauth import (
     OAuthClient,
 )
 from tap_pipedrive.auth.session import OAuthSession
-from tap_pipedrive.auth.settings import SettingsFile, default_location
+from tap_pipedrive.auth.token_file import TokenFile, default_location
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import ConfigError
 
@@ -110,11 +110,11 @@ class OAuthMethod(AuthMethod):
             raise ConfigError(f"initiate_oauth must be OFF, GETANDREFRESH or REFRESH; got {mode!r}")
         return mode
 
-    def store(self, config: Mapping[str, Any]) -> SettingsFile | None:
+    def store(self, config: Mapping[str, Any]) -> TokenFile | None:
         location = _given(config, "oauth_settings_location")
         if not location and not self.persists_by_default:
             return None
-        return SettingsFile(location or default_location(), self.app(config).client_secret)
+        return TokenFile(location or default_location(), self.app(config).client_secret)
 
     def known_tokens(self, config: Mapping[str, Any], stored: Tokens | None) -> Tokens | None:
         access = _given(config, "oauth_access_token")
@@ -149,7 +149,7 @@ class OAuthMethod(AuthMethod):
         return None
 
     @abstractmethod
-    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+    def no_tokens_error(self, store: TokenFile | None) -> Exception:
         """What to do when there are no tokens and no way to obtain them."""
 
     @override

@@ -8,7 +8,7 @@ from typing_extensions import override
 
 from tap_pipedrive.auth.hookspecs import hookimpl
 from tap_pipedrive.auth.oauth_method import OFF, OAuthMethod
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.errors import ConfigError
 
 
@@ -19,7 +19,7 @@ class OAuthWeb(OAuthMethod):
     persists_by_default = False
 
     @override
-    def no_tokens_error(self, store: SettingsFile | None) -> Exception:
+    def no_tokens_error(self, store: TokenFile | None) -> Exception:
         return ConfigError(
             "auth_method 'oauth-web' needs oauth_access_token (from `tap-pipedrive auth "
             "exchange --verifier CODE`), or oauth_refresh_token with initiate_oauth=REFRESH")

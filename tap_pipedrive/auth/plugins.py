@@ -1,4 +1,5 @@
-"""The plugin manager: built-in methods by import, third-party ones by entry point."""
+"""The plugin manager: built-in methods and commands by import, third-party ones (and the
+sandbox distribution's command) by entry point."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ BUILTIN_PLUGINS = (
     "tap_pipedrive.auth.oauth_web",
     "tap_pipedrive.auth.oauth_headless",
     "tap_pipedrive.auth.commands",
+    "tap_pipedrive.auth.cli",  # the `auth` group (register_commands)
+    "tap_pipedrive.capture_cli",  # the `capture` command (register_commands)
 )
 
 # Set to "0" to skip entry-point plugins (e.g. to rule one out while troubleshooting).

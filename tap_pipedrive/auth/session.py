@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from tap_pipedrive.auth.oauth import OAuthClient, RefreshTokenRejected
-from tap_pipedrive.auth.settings import SettingsFile
+from tap_pipedrive.auth.token_file import TokenFile
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
 
@@ -35,7 +35,7 @@ class OAuthSession:
         client: OAuthClient,
         tokens: Tokens | None,
         *,
-        store: SettingsFile | None,
+        store: TokenFile | None,
         may_refresh: bool,
         obtain: Callable[[], Tokens] | None = None,
         stored: Tokens | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_pipedrive.sandbox import Sandbox
+from tap_pipedrive_sandbox import Sandbox
 
 TAP = str(Path(sys.executable).with_name("tap-pipedrive"))
 SECRET = "api-LEAKCHECK-plugin-5e1f"

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..capturefile import FORMAT, MANIFEST, PAGING_PARAMS, api_path, match_query
-from ..errors import TapPipedriveError
+from tap_pipedrive.capturefile import FORMAT, MANIFEST, PAGING_PARAMS, api_path, match_query
+from tap_pipedrive.errors import TapPipedriveError
+
 from .api import error_envelope
 
 JSON = "application/json; charset=utf-8"

@@ -72,7 +72,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..token_costs import cost_of
+from tap_pipedrive.token_costs import cost_of
+
 from . import admin, api
 from .api import error_envelope
 from .data import SandboxData
@@ -83,7 +84,7 @@ from .paging import BadRequest
 from .ratelimit import BurstLimiter, DailyBudget
 from .replay import Replay
 
-logger = logging.getLogger("tap_pipedrive.sandbox")
+logger = logging.getLogger("tap_pipedrive_sandbox")
 
 
 def check_loopback(host: str) -> None:

@@ -16,13 +16,10 @@ import uuid
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import clock, fields, vocab
 from .world import Meta, World
-
-if TYPE_CHECKING:
-    from .records import RecordBuilder
 
 Build = Callable[[int, Meta, random.Random], dict[str, Any]]
 
@@ -95,12 +92,16 @@ def record_id(world: World, entity: str, i: int) -> Any:
 
 
 class Templated:
-    """Builders of the templated entities; the core RecordBuilder delegates to them."""
+    """Builders of the templated entities; the core RecordBuilder (records.py) delegates to
+    them, and hands over what they reuse of its own: its deal builder and custom values."""
 
-    def __init__(self, core: RecordBuilder) -> None:
-        self.core = core
-        self.world = core.world
-        self.counts = core.counts
+    def __init__(self, world: World, custom: dict[str, tuple[fields.CustomField, ...]],
+                 deal: Build, custom_values: Callable[[str, int], dict[str, Any]]) -> None:
+        self.world = world
+        self.counts = world.counts
+        self.custom = custom
+        self.deal = deal
+        self.custom_values = custom_values
 
     def builders(self) -> dict[str, Build]:
         return {entity: getattr(self, f"_{entity}") for entity in ENDPOINTS}
@@ -128,7 +129,7 @@ class Templated:
     # --- deals and leads ---------------------------------------------------------------------
 
     def _archived_deals(self, i: int, m: Meta, r: random.Random) -> dict[str, Any]:
-        rec = self.core._deal(i, m, r)  # a deal like any other, with its own id
+        rec = self.deal(i, m, r)  # a deal like any other, with its own id
         rec.update(id=record_id(self.world, "archived_deals", i), is_archived=True)
         return rec
 
@@ -162,7 +163,7 @@ class Templated:
         GET /v1/leads/archived); an unset field is absent."""
         rng = random.Random(self.world.h(entity, i, 51))
         out: dict[str, Any] = {}
-        for cf in self.core.custom["deals"]:
+        for cf in self.custom["deals"]:
             value = fields.custom_value(cf, rng, self.counts)
             if value is not None:
                 out.update(fields.v1_custom_value(cf, value))
@@ -260,7 +261,7 @@ class Templated:
             health_status=r.choice((None, 1, 2, 3)),
             status_change_time=clock.stamp(m.update, rec["status_change_time"]),
             archive_time=clock.stamp(m.update, rec["update_time"]) if archived else None,
-            custom_fields=self.core._custom_fields("projects", i),
+            custom_fields=self.custom_values("projects", i),
         )
         return rec
 

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .api import error_envelope
-from .data import UnknownEntity
+from .data import SandboxData, UnknownEntity
+from .faults import Faults
+from .oauth import OAuthState
 
-if TYPE_CHECKING:
-    from .server import Sandbox
 
-Action = Callable[["Sandbox", dict[str, Any]], Any]
+class Sandbox(Protocol):
+    """What the admin calls act on: server.Sandbox (which imports this module, not the
+    reverse)."""
+
+    data: SandboxData
+    oauth: OAuthState
+    faults: Faults
+
+    @property
+    def requests(self) -> list[dict[str, Any]]: ...
+    def reset_requests(self) -> None: ...
+    def expire_access_tokens(self) -> int: ...
+    def revoke_refresh_tokens(self) -> int: ...
+    def set_deny_consent(self, deny: bool) -> bool: ...
+    def reset_daily_budget(self) -> int: ...
+
+
+Action = Callable[[Sandbox, dict[str, Any]], Any]
 
 ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "touch"): lambda sb, b: sb.data.touch(b["entity"], b["ids"], b.get("update_time")),

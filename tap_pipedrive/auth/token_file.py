@@ -1,4 +1,5 @@
-"""OAuthSettingsLocation: the file where OAuth tokens persist between runs.
+"""The token file (setting oauth_settings_location, CData's OAuthSettingsLocation): where
+OAuth tokens persist between runs, encrypted.
 
 Encryption. The file holds a Fernet token (AES-128-CBC + HMAC-SHA256, authenticated) of the
 tokens as JSON. The key is derived with HKDF-SHA256 from the OAuth app's client secret and a
@@ -52,7 +53,7 @@ def _fernet(client_secret: str, salt: bytes) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hkdf.derive(client_secret.encode())))
 
 
-class SettingsFile:
+class TokenFile:
     """Tokens at rest, encrypted with a key derived from the client secret."""
 
     def __init__(self, path: str | os.PathLike[str], client_secret: str) -> None:
@@ -63,7 +64,7 @@ class SettingsFile:
 
     @override
     def __repr__(self) -> str:
-        return f"SettingsFile({str(self.path)!r})"
+        return f"TokenFile({str(self.path)!r})"
 
     def exists(self) -> bool:
         return self.path.is_file()

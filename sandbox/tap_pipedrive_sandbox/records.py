@@ -57,7 +57,8 @@ class RecordBuilder:
             "pipelines": self._pipeline, "stages": self._stage, "users": self._user,
         }
         # The entities added later are built on spec templates (templated.py).
-        self._build.update(Templated(self).builders())
+        self._build.update(Templated(world, self.custom, self._deal,
+                                     self._custom_fields).builders())
 
     def build(self, entity: str, i: int, meta: Meta) -> dict[str, Any]:
         rng = random.Random(self.world.h(entity, i, 50))
