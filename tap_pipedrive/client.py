@@ -57,7 +57,7 @@ _retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backof
 
 
 if TYPE_CHECKING:
-    from tap_pipedrive.tap import TapPipedrive
+    from tap_pipedrive.run import Run
 
 
 class ConnectionFailed(TapPipedriveError):
@@ -88,9 +88,9 @@ class PipedriveStream(RESTStreamSeam):
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
     @property
-    def tap(self) -> TapPipedrive:
+    def tap(self) -> Run:
         """The tap, and the run's services it holds (rate limiter, prefetcher, ...)."""
-        return cast("TapPipedrive", self.sdk_tap)
+        return cast("Run", self.sdk_tap)
 
     @property
     @override

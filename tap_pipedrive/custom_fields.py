@@ -29,7 +29,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from singer_sdk import typing as th
@@ -40,7 +40,7 @@ from tap_pipedrive.errors import AuthError, ConfigError, TapPipedriveError
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream as Stream
-    from tap_pipedrive.tap import TapPipedrive as Tap
+    from tap_pipedrive.run import Run as Tap
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -435,7 +435,7 @@ class CustomFieldRegistry:
             return copy.deepcopy(items)
 
     def _fetch(self, source: type[Stream]) -> Any:
-        stream = source(tap=self.tap)
+        stream = source(tap=cast(Any, self.tap))  # the run is the SDK's Tap underneath
         try:
             return list(stream.request_records(None))
         except FieldsUnavailable as exc:

@@ -23,7 +23,7 @@ from tap_pipedrive.custom_fields import FieldsUnavailable, mapping_rows
 from tap_pipedrive.streams.base import CustomFieldsStream
 
 if TYPE_CHECKING:
-    from tap_pipedrive.tap import TapPipedrive
+    from tap_pipedrive.run import Run
 
 
 class _Fields(PipedriveStream):
@@ -119,8 +119,8 @@ class CustomFieldMappingsStream(Stream):
     token_cost = 0
 
     @property
-    def tap(self) -> TapPipedrive:
-        return cast("TapPipedrive", sdk_compat.tap_of(self))
+    def tap(self) -> Run:
+        return cast("Run", sdk_compat.tap_of(self))
     schema = th.PropertiesList(
         th.Property("stream", th.StringType, description="The stream holding the columns"),
         th.Property("entity", th.StringType, description="Pipedrive's entity (deal, ...)"),
