@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -30,6 +31,13 @@ class TapRun:
 
     def ids(self, stream: str) -> list:
         return [r["id"] for r in self.records[stream]]
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago: nothing listens on it once this returns."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def script_module(name: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests
+from helpers import free_port
 
 from tap_pipedrive_sandbox import Sandbox
 
@@ -24,12 +24,6 @@ API_TOKEN = "api-LEAKCHECK-52d8aa11"
 def start_sandbox(make_sandbox, **options: Any) -> Sandbox:
     options = {"records": 60, "client_secret": CLIENT_SECRET, "api_token": API_TOKEN, **options}
     return make_sandbox(**options)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def oauth_config(sb: Sandbox, tmp_path: Path, **extra: Any) -> dict[str, Any]:

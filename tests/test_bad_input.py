@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
-from helpers import run_tap, sandbox_config
+from helpers import free_port, run_tap, sandbox_config
 from oauth_helpers import oauth_config, start_sandbox
 
 from tap_pipedrive.auth.token_file import TokenFile
@@ -206,10 +205,8 @@ def test_cloudflare_block(make_sandbox, tmp_path):
 
 
 def test_nothing_listening(tmp_path):
-    with socket.socket() as s:  # a port that was free a moment ago
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = sandbox_config(f"http://127.0.0.1:{port}", max_retries=1, retry_backoff_seconds=0.01)
+    config = sandbox_config(f"http://127.0.0.1:{free_port()}", max_retries=1,
+                            retry_backoff_seconds=0.01)
     assert_error(run_tap(tmp_path, config), "could not reach Pipedrive (ConnectionError)",
                  "gave up after 1 retries")
 

@@ -4,24 +4,16 @@ with one line, and calls that never reached Pipedrive cost no tokens in the summ
 
 from __future__ import annotations
 
-import socket
-
-from helpers import run_tap, summary_table
+from helpers import free_port, run_tap, summary_table
 from resume_helpers import catalog
 
 STREAMS = ("activities", "call_logs", "currencies", "users")  # read ahead, in parallel
 MAX_RETRIES = 2
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
-
-
 def test_unreachable_api_stops_every_stream_and_costs_no_tokens(tmp_path):
     cat = catalog(tmp_path, STREAMS)
-    config = {"api_url": f"http://127.0.0.1:{closed_port()}", "api_token": "x",
+    config = {"api_url": f"http://127.0.0.1:{free_port()}", "api_token": "x",
               "max_retries": MAX_RETRIES, "retry_backoff_seconds": 0.5,
               "max_parallel_requests": 4}
     run = run_tap(tmp_path, config, "--catalog", str(cat), timeout=120)
