@@ -67,7 +67,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -180,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def release(self) -> None:
+        """Stop counting this call as being served (replaced while an API call is served)."""
+
     def _dispatch(self) -> None:
         parts = urlsplit(self.path)
         self.route_path = parts.path
@@ -200,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.logged = parts.path.startswith("/_sandbox/")  # admin calls stay out of the log
         try:
             if parts.path.startswith("/api/"):
-                with self.server.sandbox.serving():
+                with self.server.sandbox.serving() as self.release:
                     self._api()
             elif parts.path.startswith("/oauth/"):
                 self._oauth()
@@ -253,6 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self._log_once()
+        self.release()  # the answer is going out: a client that has it may call again at once
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -481,15 +485,24 @@ class Sandbox:
             self._requests.clear()
 
     @contextlib.contextmanager
-    def serving(self) -> Iterator[None]:
-        """Count an API call while it is served (`active`: how many at once)."""
+    def serving(self) -> Iterator[Callable[[], None]]:
+        """Count an API call while it is served (`active`: how many at once); the callable
+        given ends the count early, once, when the answer starts going out."""
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._requests_lock:
+                if not released:
+                    released = True
+                    self.active -= 1
+
         with self._requests_lock:
             self.active += 1
         try:
-            yield
+            yield release
         finally:
-            with self._requests_lock:
-                self.active -= 1
+            release()
 
     def _log_request(self, entry: dict[str, Any]) -> None:
         with self._requests_lock:
