@@ -8,7 +8,7 @@ one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,11 +114,16 @@ def route_of(entry: Endpoint) -> Route:
     return Route(entry.entity, "list", endpoint=endpoint, paged=paged, **kw)
 
 
-ROUTES: dict[tuple[str, str], Route] = {
-    **{route_path(entry): route_of(entry) for entry in ENDPOINTS if entry.path},
-    # not a stream: who the token belongs to (the tap's connection check)
-    ("v1", "users/me"): Route("users", "me"),
-}
+def routes(entries: Iterable[Endpoint]) -> dict[tuple[str, str], Route]:
+    """The routes of the streams of `entries`, and those that serve no stream."""
+    return {
+        **{route_path(entry): route_of(entry) for entry in entries if entry.path},
+        # not a stream: who the token belongs to (the tap's connection check)
+        ("v1", "users/me"): Route("users", "me"),
+    }
+
+
+ROUTES: dict[tuple[str, str], Route] = routes(ENDPOINTS)
 
 
 def match(version: str, name: str) -> tuple[Route | None, dict[str, str]]:

@@ -10,9 +10,11 @@ from tap_pipedrive.endpoints import ENDPOINTS
 from tap_pipedrive.streams import account, children, content, fields, leads
 from tap_pipedrive.streams.factory import stream_classes
 
-STREAMS: list[type[Stream]] = stream_classes(ENDPOINTS, [
+# The classes of the streams with behaviour of their own, each naming its entry.
+BEHAVIOURS: list[type[Stream]] = [
     *leads.BEHAVIOURS, *content.BEHAVIOURS, *account.BEHAVIOURS, *fields.BEHAVIOURS,
     *children.BEHAVIOURS,
-])
+]
+STREAMS: list[type[Stream]] = stream_classes(ENDPOINTS, BEHAVIOURS)
 
-__all__ = ["STREAMS"]
+__all__ = ["BEHAVIOURS", "STREAMS"]
