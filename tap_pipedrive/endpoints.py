@@ -184,9 +184,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
            ("deal_id", "object", "object_id"), "deal_id", "deal_id"),
     _child("deal_changelog", "deals", "/api/v1/deals/{deal_id}/changelog", "cursor",
            ("deal_id", "field_key", "time"), "deal_id", "deal_id"),
-    # Who started and stopped following a deal, and when.
-    _child("deal_followers_changelog", "deals", "/api/v2/deals/{deal_id}/followers/changelog",
-           "cursor", ("deal_id", "follower_user_id", "action", "time"), "deal_id", "deal_id"),
     _child("person_followers", "persons", "/api/v2/persons/{person_id}/followers", "cursor",
            ("person_id", "user_id"), "person_id", "person_id"),
     _child("person_changelog", "persons", "/api/v1/persons/{person_id}/changelog", "cursor",

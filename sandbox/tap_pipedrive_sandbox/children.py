@@ -96,12 +96,6 @@ def _follower(c: Child, rec: dict[str, Any]) -> None:
     _stamp(rec, "add_time", c.at(c.n))
 
 
-def _follower_change(c: Child, rec: dict[str, Any]) -> None:
-    rec.update(action="added" if c.n % 2 else "removed", actor_user_id=c.user(),
-               follower_user_id=c.user(c.n))
-    _stamp(rec, "time", c.at(c.n))
-
-
 def _participant(c: Child, rec: dict[str, Any]) -> None:
     person = c.pick("persons")
     name = " ".join(c.world.person_name(person))
@@ -207,8 +201,6 @@ KINDS: dict[str, Kind] = {
     "phases": Kind("boards", "v2 /phases", 3, 4, _phase),
     "project_changelog": Kind("projects", "v2 /projects/{id}/changelog", 0, 2,
                               _project_changelog),
-    "deal_followers_changelog": Kind("deals", "v2 /deals/{id}/followers/changelog", 0, 2,
-                                     _follower_change),
 }
 
 
