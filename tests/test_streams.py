@@ -18,9 +18,11 @@ from tap_pipedrive_sandbox import Sandbox
 # stream -> (sandbox entity or field endpoint, primary key property), from the endpoint table
 TOP_LEVEL = {entry.name: (entry.entity, entry.primary_keys[0]) for entry in ENDPOINTS
              if entry.path and entry.replication != "child"}
-# child stream -> the record property naming the parent (None: listed from both sides)
+# child stream -> the record property naming the parent: the one the tap sets where items lack
+# it, else the item's own (below); None: listed from both sides (relationships)
 PARENT = {entry.name: entry.parent_property or None for entry in ENDPOINTS
-          if entry.replication == "child"}
+          if entry.replication == "child"} | {"deal_products": "deal_id",
+                                               "deal_installments": "deal_id"}
 # Where the same record comes twice by design: a thread in two folders, a relationship
 # listed under both organizations.
 REPEATS = {"mail_threads", "organization_relationships"}
