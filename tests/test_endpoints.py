@@ -42,8 +42,10 @@ def test_names_are_unique_and_references_resolve():
 def test_every_class_of_its_own_names_one_entry():
     named = [cls.__dict__["endpoint"] for cls in BEHAVIOURS]
     assert len(named) == len(set(named)) and set(named) <= set(BY_NAME)
-    with pytest.raises(AssertionError, match="no entry"):
+    with pytest.raises(ValueError, match="no entry"):
         stream_classes(ENDPOINTS[:3], BEHAVIOURS)
+    with pytest.raises(ValueError, match="no class of its own"):
+        stream_classes([BY_NAME["custom_field_mappings"]], [])
 
 
 def test_a_stream_is_built_from_its_entry():

@@ -74,7 +74,8 @@ def stream_class(entry: Endpoint, built: Mapping[str, type[Stream]], is_parent: 
     """The stream class of `entry`; `built` holds the classes of its parent and of its
     custom fields' source."""
     if entry.paging == "none":  # no endpoint: the behaviour class is the whole stream
-        assert behaviour is not None, f"{entry.name}: no endpoint and no class"
+        if behaviour is None:
+            raise ValueError(f"{entry.name}: no endpoint and no class of its own")
         bases: list[type[Stream]] = [behaviour]
     else:
         bases = [behaviour] if behaviour is not None else []
@@ -98,8 +99,8 @@ def stream_classes(entries: Iterable[Endpoint],
     entries = list(entries)
     by_name = {entry.name: entry for entry in entries}
     own = {cls.__dict__["endpoint"]: cls for cls in behaviours}
-    unknown = set(own) - set(by_name)
-    assert not unknown, f"classes for no entry of the table: {sorted(unknown)}"
+    if unknown := set(own) - set(by_name):
+        raise ValueError(f"classes for no entry of the table: {sorted(unknown)}")
     parents = {entry.parent for entry in entries if entry.parent}
     built: dict[str, type[Stream]] = {}
 
