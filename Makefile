@@ -15,8 +15,9 @@ install:        ## .venv with the versions pinned in constraints.txt
 constraints:    ## refresh constraints.txt from a fresh, unconstrained install (then run the tests)
 	scripts/update_constraints.sh
 
-schemas:        ## regenerate tap_pipedrive/schemas from Pipedrive's OpenAPI specs
+schemas:        ## regenerate tap_pipedrive/schemas from Pipedrive's OpenAPI specs, and the README's tables
 	.venv/bin/python scripts/generate_schemas.py $(SPEC_DIR)
+	.venv/bin/python scripts/update_readme.py
 
 ACCOUNTS ?= 4
 accounts-demo: install  ## N sandboxes, PostgreSQL and Dagster: every account loaded, checked, rerun

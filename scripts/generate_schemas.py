@@ -17,10 +17,9 @@ the spec at run time (review the diff after updating the spec):
   A property typed differently in two places gets both types;
 - `sandbox/tap_pipedrive_sandbox/templates.json`: per endpoint, one spec-shaped item (every
   property of the spec, each of its type), which the sandbox fills with generated values, and
-  the response's top-level keys and paging style;
-- the stream table of README.md (between `<!-- streams:start -->` and `<!-- streams:end -->`):
-  endpoint, replication, primary key, token cost per call (the spec's `x-token-cost`),
-  default selection.
+  the response's top-level keys and paging style.
+
+The README's stream table comes from the endpoint table (scripts/update_readme.py).
 
 What the script changes on the way, and why:
 - `$ref`s are resolved and `allOf` merged: the SDK and targets want plain JSON Schema.
@@ -405,54 +404,6 @@ def envelope(spec: dict, path: str) -> dict[str, Any]:
     return {"keys": list(props), "paging": paging}
 
 
-# --- the README's stream table ------------------------------------------------------------------
-
-README = ROOT / "README.md"
-TABLE_START, TABLE_END = "<!-- streams:start -->", "<!-- streams:end -->"
-
-
-def _replication(stream: type) -> str:
-    from tap_pipedrive.streams.base import ChildStream, NewestFirstStream
-
-    if issubclass(stream, ChildStream):
-        parent = stream.parent_stream_type.name
-        how = f"`{stream.batch_param}=` 100 parents per call" if stream.batch_param \
-            else "one call per parent"
-        return f"with parent `{parent}` ({how})"
-    key = getattr(stream, "replication_key", None)
-    if not isinstance(key, str):  # the SDK's default is a property: no key
-        return "full table"
-    if issubclass(stream, NewestFirstStream):
-        return f"incremental `{key}` (newest first, stops at the bookmark)"
-    return f"incremental `{key}` (`updated_since`)"
-
-
-def stream_table() -> str:
-    """Markdown rows: stream, endpoint, replication, primary key, tokens per call, default."""
-    from tap_pipedrive.token_costs import cost_of
-
-    rows = ["| Stream | Endpoint | Replication | Primary key | Tokens per call | Default |",
-            "|---|---|---|---|---|---|"]
-    for stream in sorted(STREAMS, key=lambda s: s.name):
-        path = getattr(stream, "path", None)
-        if path:
-            cost = stream.token_cost if getattr(stream, "token_cost", None) is not None \
-                else cost_of(path)
-            endpoint = f"`GET {path}`"
-        else:
-            cost, endpoint = 0, "none (the field metadata already read)"
-        keys = ", ".join(f"`{k}`" for k in stream.primary_keys)
-        selected = "yes" if stream.selected_by_default else "no"
-        rows.append(f"| `{stream.name}` | {endpoint} | {_replication(stream)} | {keys} | "
-                    f"{cost} | {selected} |")
-    return "\n".join(rows)
-
-
-def render_readme(readme: str) -> str:
-    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
-    return pattern.sub(lambda _: f"{TABLE_START}\n{stream_table()}\n{TABLE_END}", readme)
-
-
 def main(spec_dir: Path) -> None:
     specs = {v: yaml.safe_load((spec_dir / f"{v}.yaml").read_text()) for v in ("v1", "v2")}
     OUT.mkdir(parents=True, exist_ok=True)
@@ -473,7 +424,6 @@ def main(spec_dir: Path) -> None:
               f"date-time: {', '.join(stamps)}")
     TEMPLATES.write_text(json.dumps(dict(sorted(templates.items())), indent=1, sort_keys=False,
                                     ensure_ascii=False) + "\n")
-    README.write_text(render_readme(README.read_text()))
 
 
 if __name__ == "__main__":

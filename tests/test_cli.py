@@ -6,25 +6,9 @@ import json
 
 from helpers import run_tap, sandbox_config
 
-STREAMS = {
-    # core (v2)
-    "deals", "archived_deals", "persons", "organizations", "activities", "products",
-    "pipelines", "stages",
-    # leads, content, projects, account
-    "leads", "archived_leads", "lead_labels", "lead_sources", "notes", "files", "call_logs",
-    "mail_threads", "projects", "archived_projects", "project_templates", "tasks", "boards",
-    "users", "roles", "permission_sets", "activity_types", "currencies", "filters", "goals",
-    # field metadata
-    "deal_fields", "person_fields", "organization_fields", "product_fields", "activity_fields",
-    "project_fields", "lead_fields", "note_fields", "custom_field_mappings",
-    # children
-    "deal_products", "deal_installments", "deal_discounts", "deal_followers",
-    "deal_participants", "deal_flow", "deal_changelog", "person_followers", "person_changelog",
-    "organization_followers", "organization_changelog", "organization_relationships",
-    "product_followers", "product_variations", "user_followers", "note_comments",
-    "mail_messages", "role_assignments", "permission_set_assignments", "phases",
-    "project_changelog",
-}
+from tap_pipedrive.endpoints import ENDPOINTS
+
+STREAMS = {entry.name for entry in ENDPOINTS}
 
 
 def assert_one_line_error(run, *fragments: str) -> None:

@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 
 from tap_pipedrive.auth.oauth_method import OAuthMethod
 from tap_pipedrive.auth.plugins import LOAD_ENV, registry
+from tap_pipedrive.endpoints import ENDPOINTS
 from tap_pipedrive.main import build_cli
 from tap_pipedrive.tap import TapPipedrive
 
@@ -213,6 +214,16 @@ def test_meltano_config_set_changes_only_the_value(tmp_path):
     assert meltano("config", "unset", "tap-pipedrive", "start_date") == original
     assert meltano("config", "set", "tap-pipedrive", "api_token", "t0ken") == original  # .env
     assert "t0ken" in (tmp_path / ".env").read_text()
+
+
+def test_select_is_the_endpoint_tables_default_selection():
+    """`select:` lists, in name order, the streams of the endpoint table (endpoints.py)
+    selected by default: a new stream's entry needs its line here."""
+    wanted = [f"{entry.name}.*" for entry in sorted(ENDPOINTS, key=lambda e: e.name)
+              if entry.selected]
+    assert extractor()["select"] == wanted, "meltano.yml `select:` should be:\n" + "\n".join(
+        difflib.unified_diff(extractor()["select"], wanted, "meltano.yml", "endpoints.py",
+                             lineterm=""))
 
 
 def test_select_is_the_taps_default_selection(shared_sandbox, tmp_path):

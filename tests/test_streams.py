@@ -9,47 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import script_module
 from stream_helpers import discover, select, sync
 
+from tap_pipedrive.endpoints import ENDPOINTS
 from tap_pipedrive.streams import STREAMS
 from tap_pipedrive_sandbox import Sandbox
 
-# stream -> (sandbox entity or field endpoint, primary key property)
-TOP_LEVEL = {
-    "deals": ("deals", "id"), "archived_deals": ("archived_deals", "id"),
-    "persons": ("persons", "id"), "organizations": ("organizations", "id"),
-    "activities": ("activities", "id"), "products": ("products", "id"),
-    "pipelines": ("pipelines", "id"), "stages": ("stages", "id"),
-    "leads": ("leads", "id"), "archived_leads": ("archived_leads", "id"),
-    "lead_labels": ("lead_labels", "id"), "lead_sources": ("lead_sources", "name"),
-    "notes": ("notes", "id"), "files": ("files", "id"), "call_logs": ("call_logs", "id"),
-    "mail_threads": ("mail_threads", "id"), "projects": ("projects", "id"),
-    "archived_projects": ("archived_projects", "id"),
-    "project_templates": ("project_templates", "id"), "tasks": ("tasks", "id"),
-    "boards": ("boards", "id"), "users": ("users", "id"), "roles": ("roles", "id"),
-    "permission_sets": ("permission_sets", "id"), "activity_types": ("activity_types", "id"),
-    "currencies": ("currencies", "id"), "filters": ("filters", "id"), "goals": ("goals", "id"),
-    "deal_fields": ("dealFields", "field_code"), "person_fields": ("personFields", "field_code"),
-    "organization_fields": ("organizationFields", "field_code"),
-    "product_fields": ("productFields", "field_code"),
-    "activity_fields": ("activityFields", "field_code"),
-    "project_fields": ("projectFields", "field_code"),
-    "lead_fields": ("leadFields", "key"), "note_fields": ("noteFields", "key"),
-}
-# child stream -> the record property naming the parent (None: listed from both sides)
-PARENT = {
-    "deal_products": "deal_id", "deal_installments": "deal_id", "deal_discounts": "deal_id",
-    "deal_followers": "deal_id", "deal_participants": "deal_id", "deal_flow": "deal_id",
-    "deal_changelog": "deal_id", "person_followers": "person_id",
-    "person_changelog": "person_id", "organization_followers": "org_id",
-    "organization_changelog": "org_id", "organization_relationships": None,
-    "product_followers": "product_id", "product_variations": "product_id",
-    "user_followers": "followed_user_id", "note_comments": "note_id",
-    "mail_messages": "mail_thread_id", "role_assignments": "role_id",
-    "permission_set_assignments": "permission_set_id", "phases": "board_id",
-    "project_changelog": "project_id",
-}
+# stream -> (sandbox entity or field endpoint, primary key property), from the endpoint table
+TOP_LEVEL = {entry.name: (entry.entity, entry.primary_keys[0]) for entry in ENDPOINTS
+             if entry.path and entry.replication != "child"}
+# child stream -> the record property naming the parent: the one the tap sets where items lack
+# it, else the item's own (below); None: listed from both sides (relationships)
+PARENT = {entry.name: entry.parent_property or None for entry in ENDPOINTS
+          if entry.replication == "child"} | {"deal_products": "deal_id",
+                                               "deal_installments": "deal_id"}
 # Where the same record comes twice by design: a thread in two folders, a relationship
 # listed under both organizations.
 REPEATS = {"mail_threads", "organization_relationships"}
@@ -65,7 +38,8 @@ def full(tmp_path_factory):
         yield sb, sync(tmp, sb.url, catalog)
 
 
-def test_every_stream_is_covered():
+def test_every_entry_of_the_endpoint_table_is_a_stream_in_its_order():
+    assert [s.name for s in STREAMS] == [entry.name for entry in ENDPOINTS]
     assert set(TOP_LEVEL) | set(PARENT) | {"custom_field_mappings"} == {s.name for s in STREAMS}
 
 
@@ -120,9 +94,9 @@ def test_v1_timestamps_are_rfc3339(full):
 
 # --- incremental -------------------------------------------------------------------------------
 
-FILTERED = ["deals", "archived_deals", "persons", "organizations", "activities", "products",
-            "leads", "notes"]  # the server filters on update_time
-NEWEST_FIRST = ["pipelines", "stages", "files", "archived_leads"]  # the server only sorts
+# the server filters on update_time / only sorts by it
+FILTERED = [entry.name for entry in ENDPOINTS if entry.replication == "incremental"]
+NEWEST_FIRST = [entry.name for entry in ENDPOINTS if entry.replication == "newest_first"]
 INCREMENTAL = FILTERED + NEWEST_FIRST
 
 
@@ -213,12 +187,6 @@ def test_filtered_streams_ask_the_server(make_sandbox, tmp_path):
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
-
-def test_readme_stream_table_is_current():
-    readme = (ROOT / "README.md").read_text()
-    assert script_module("generate_schemas").render_readme(readme) == readme, (
-        "README stream table is stale: run .venv/bin/python scripts/generate_schemas.py")
 
 
 def test_readme_lists_every_endpoint_left_out():

@@ -1,14 +1,18 @@
 """The /api routes as plain functions: query parameters in, response document out.
 
-No HTTP here (server.py does transport, auth and rate limits), so adding an endpoint is one
-line in ROUTES, and the rules for parameters live in one place.
+No HTTP here (server.py does transport, auth and rate limits). A stream's route follows from
+its entry of the tap's endpoint table (tap_pipedrive/endpoints.py: path, version, paging,
+entity, parent), plus the spec's parameters for it in SPEC; the rules for parameters live in
+one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tap_pipedrive.endpoints import ENDPOINTS, Endpoint
 
 from . import clock, drift, fields, odd
 from .data import DEAL_STATUSES, SandboxData
@@ -51,92 +55,75 @@ class Route:
     nested: str = ""
 
 
-def _v1(entity: str, endpoint: str, paged: bool = True, **kw: Any) -> Route:
-    return Route(entity, "list", endpoint=f"v1 /{endpoint}", paged=paged, **kw)
-
-
-def _child(entity: str, endpoint: str, paged: bool = True, **kw: Any) -> Route:
-    return Route(entity, "child", endpoint=endpoint, paged=paged, **kw)
-
-
-ROUTES: dict[tuple[str, str], Route] = {
-    ("v2", "deals"): Route("deals", "cursor", _TIME_SORTS, _SINCE_UNTIL | {"status"}),
-    ("v2", "persons"): Route("persons", "cursor", _TIME_SORTS, _SINCE_UNTIL),
-    ("v2", "organizations"): Route("organizations", "cursor", _TIME_SORTS, _SINCE_UNTIL),
-    ("v2", "activities"): Route("activities", "cursor", (*_TIME_SORTS, "due_date"), _SINCE_UNTIL),
-    ("v2", "products"): Route(
-        "products", "cursor", ("id", "name", "add_time", "update_time"),
-        frozenset({"updated_since"}),
-    ),
-    ("v2", "pipelines"): Route("pipelines", "cursor", _TIME_SORTS),
-    ("v2", "stages"): Route("stages", "cursor", (*_TIME_SORTS, "order_nr")),
-    **{("v2", name): Route(name, "fields") for name in fields.FIELD_ENDPOINTS},
-    ("v1", "users"): Route("users", "all"),
-    ("v1", "users/me"): Route("users", "me"),
-    # --- added with the full stream catalogue -------------------------------------------
-    ("v2", "deals/archived"): Route("archived_deals", "cursor", _TIME_SORTS,
-                                    _SINCE_UNTIL | {"status"}),
-    ("v2", "projects"): Route("projects", "cursor", filters=frozenset({"status"}),
-                              statuses=PROJECT_STATUSES),
-    ("v2", "projects/archived"): Route("archived_projects", "cursor",
-                                       filters=frozenset({"status"}), statuses=PROJECT_STATUSES),
-    ("v2", "projectTemplates"): Route("project_templates", "cursor"),
-    ("v2", "tasks"): Route("tasks", "cursor"),
-    ("v2", "boards"): Route("boards", "list", endpoint="v2 /boards", paged=False),
-    ("v1", "leads"): _v1("leads", "leads", filters=frozenset({"updated_since", "sort"})),
-    ("v1", "leads/archived"): _v1("archived_leads", "leads/archived",
-                                  filters=frozenset({"sort"})),
-    ("v1", "leadLabels"): _v1("lead_labels", "leadLabels", paged=False),
-    ("v1", "leadSources"): _v1("lead_sources", "leadSources", paged=False),
-    ("v1", "leadFields"): _v1("leadFields", "leadFields"),
-    ("v1", "noteFields"): _v1("noteFields", "noteFields", paged=False),
-    ("v1", "notes"): _v1("notes", "notes", filters=frozenset({"updated_since", "sort"})),
-    ("v1", "files"): _v1("files", "files", filters=frozenset({"sort"}), max_limit=100),
-    ("v1", "callLogs"): _v1("call_logs", "callLogs", max_limit=50),
-    ("v1", "mailbox/mailThreads"): _v1("mail_threads", "mailbox/mailThreads",
-                                       filters=frozenset({"folder"}), required=("folder",)),
-    ("v1", "activityTypes"): _v1("activity_types", "activityTypes", paged=False),
-    ("v1", "currencies"): _v1("currencies", "currencies", paged=False),
-    ("v1", "filters"): _v1("filters", "filters", paged=False, filters=frozenset({"type"})),
-    ("v1", "goals/find"): _v1("goals", "goals/find", paged=False, nested="goals",
-                              filters=frozenset({"type.name", "is_active"})),
-    ("v1", "roles"): _v1("roles", "roles"),
-    ("v1", "permissionSets"): _v1("permission_sets", "permissionSets", paged=False,
-                                  filters=frozenset({"app"})),
-    ("v2", "deals/products"): Route("deal_products", "batch", endpoint="v2 /deals/products",
-                                    parent_param="deal_ids"),
-    ("v2", "deals/installments"): Route("deal_installments", "batch",
-                                        endpoint="v2 /deals/installments",
-                                        parent_param="deal_ids"),
-    ("v2", "deals/{id}/discounts"): _child("deal_discounts", "v2 /deals/{id}/discounts",
-                                           paged=False),
-    ("v2", "deals/{id}/followers"): _child("deal_followers", "v2 /deals/{id}/followers"),
-    ("v1", "deals/{id}/participants"): _child("deal_participants",
-                                              "v1 /deals/{id}/participants"),
-    ("v1", "deals/{id}/flow"): _child("deal_flow", "v1 /deals/{id}/flow"),
-    ("v1", "deals/{id}/changelog"): _child("deal_changelog", "v1 /deals/{id}/changelog"),
-    ("v2", "persons/{id}/followers"): _child("person_followers", "v2 /persons/{id}/followers"),
-    ("v1", "persons/{id}/changelog"): _child("person_changelog", "v1 /persons/{id}/changelog"),
-    ("v2", "organizations/{id}/followers"): _child("organization_followers",
-                                                   "v2 /organizations/{id}/followers"),
-    ("v1", "organizations/{id}/changelog"): _child("organization_changelog",
-                                                   "v1 /organizations/{id}/changelog"),
-    ("v1", "organizationRelationships"): _child("organization_relationships",
-                                                "v1 /organizationRelationships", paged=False,
-                                                parent_param="org_id"),
-    ("v2", "products/{id}/followers"): _child("product_followers", "v2 /products/{id}/followers"),
-    ("v2", "products/{id}/variations"): _child("product_variations",
-                                               "v2 /products/{id}/variations"),
-    ("v2", "users/{id}/followers"): _child("user_followers", "v2 /users/{id}/followers"),
-    ("v1", "notes/{id}/comments"): _child("note_comments", "v1 /notes/{id}/comments"),
-    ("v1", "mailbox/mailThreads/{id}/mailMessages"): _child(
-        "mail_messages", "v1 /mailbox/mailThreads/{id}/mailMessages", paged=False),
-    ("v1", "roles/{id}/assignments"): _child("role_assignments", "v1 /roles/{id}/assignments"),
-    ("v1", "permissionSets/{id}/assignments"): _child("permission_set_assignments",
-                                                      "v1 /permissionSets/{id}/assignments"),
-    ("v2", "phases"): _child("phases", "v2 /phases", paged=False, parent_param="board_id"),
-    ("v2", "projects/{id}/changelog"): _child("project_changelog", "v2 /projects/{id}/changelog"),
+# What each stream's endpoint takes beyond its entry of the tap's endpoint table: the spec's
+# sort fields, filters and required parameters (others are ignored, as unknown parameters
+# are), and where the sandbox serves a stream its own way (users: every user, deleted too).
+SPEC: dict[str, dict[str, Any]] = {
+    "deals": {"sort_fields": _TIME_SORTS, "filters": _SINCE_UNTIL | {"status"}},
+    "archived_deals": {"sort_fields": _TIME_SORTS, "filters": _SINCE_UNTIL | {"status"}},
+    "persons": {"sort_fields": _TIME_SORTS, "filters": _SINCE_UNTIL},
+    "organizations": {"sort_fields": _TIME_SORTS, "filters": _SINCE_UNTIL},
+    "activities": {"sort_fields": (*_TIME_SORTS, "due_date"), "filters": _SINCE_UNTIL},
+    "products": {"sort_fields": ("id", "name", "add_time", "update_time"),
+                 "filters": frozenset({"updated_since"})},
+    "pipelines": {"sort_fields": _TIME_SORTS},
+    "stages": {"sort_fields": (*_TIME_SORTS, "order_nr")},
+    "projects": {"filters": frozenset({"status"}), "statuses": PROJECT_STATUSES},
+    "archived_projects": {"filters": frozenset({"status"}), "statuses": PROJECT_STATUSES},
+    "leads": {"filters": frozenset({"updated_since", "sort"})},
+    "archived_leads": {"filters": frozenset({"sort"})},
+    "notes": {"filters": frozenset({"updated_since", "sort"})},
+    "files": {"filters": frozenset({"sort"})},
+    "mail_threads": {"filters": frozenset({"folder"}), "required": ("folder",)},
+    "filters": {"filters": frozenset({"type"})},
+    "goals": {"filters": frozenset({"type.name", "is_active"})},
+    "permission_sets": {"filters": frozenset({"app"})},
+    "users": {"paging": "all"},
 }
+
+
+def route_path(entry: Endpoint) -> tuple[str, str]:
+    """The ROUTES key of a stream's endpoint: `/api/v2/deals/{deal_id}/followers` is
+    ("v2", "deals/{id}/followers")."""
+    name = entry.path.split("/", 3)[3]
+    if entry.parent_param:
+        name = name.replace("{" + entry.parent_param + "}", "{id}")
+    return entry.version, name
+
+
+def route_of(entry: Endpoint) -> Route:
+    """How the sandbox serves a stream, from its entry (and SPEC)."""
+    version, name = route_path(entry)
+    endpoint, paged = f"{version} /{name}", entry.paging in ("cursor", "offset")
+    kw: dict[str, Any] = {"max_limit": entry.page_size} if entry.page_size else {}
+    if entry.records_jsonpath:  # `$.data.goals[*]`: the items are under data.goals
+        kw["nested"] = entry.records_jsonpath.removeprefix("$.data.").removesuffix("[*]")
+    kw.update(SPEC.get(entry.name, {}))
+    if entry.batch_param:
+        return Route(entry.entity, "batch", endpoint=endpoint, parent_param=entry.batch_param)
+    if entry.replication == "child":
+        in_path = "{id}" in name
+        return Route(entry.entity, "child", endpoint=endpoint, paged=paged,
+                     parent_param="" if in_path else entry.parent_param, **kw)
+    if entry.field_metadata and version == "v2":
+        return Route(entry.entity, "fields", **kw)
+    if version == "v2" and paged:
+        return Route(entry.entity, "cursor", **kw)
+    if "paging" in kw:
+        return Route(entry.entity, **kw)
+    return Route(entry.entity, "list", endpoint=endpoint, paged=paged, **kw)
+
+
+def routes(entries: Iterable[Endpoint]) -> dict[tuple[str, str], Route]:
+    """The routes of the streams of `entries`, and those that serve no stream."""
+    return {
+        **{route_path(entry): route_of(entry) for entry in entries if entry.path},
+        # not a stream: who the token belongs to (the tap's connection check)
+        ("v1", "users/me"): Route("users", "me"),
+    }
+
+
+ROUTES: dict[tuple[str, str], Route] = routes(ENDPOINTS)
 
 
 def match(version: str, name: str) -> tuple[Route | None, dict[str, str]]:

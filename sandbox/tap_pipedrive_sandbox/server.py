@@ -8,7 +8,8 @@ API (auth: `x-api-token: <api_token>` or `Authorization: Bearer <access token>`;
         updated_until (<), deals: status=open,won,lost,deleted; custom_fields=<keys>
     GET /api/v2/{deal,person,organization,product,activity}Fields   (include_fields=...)
     GET /api/v1/users, GET /api/v1/users/me
-    ...and every other list endpoint of the tap's streams: api.ROUTES has the full table
+    ...and every other list endpoint of the tap's streams: api.ROUTES, made from the tap's endpoint
+    table (tap_pipedrive/endpoints.py), has the full list
     (archived deals, projects, tasks, boards, phases, leads, notes, files, call logs, mail,
     filters, goals, roles, permission sets, v1 field lists, and the per-parent lists such as
     /api/v2/deals/products?deal_ids= and /api/v2/deals/{id}/followers)

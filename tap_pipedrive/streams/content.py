@@ -1,5 +1,5 @@
-"""What people write and attach (API v1, no v2 lists exist): notes, files, call logs and
-mail threads."""
+"""What people write and attach: the streams with behaviour of their own (the others are
+entries of endpoints.py): mail threads."""
 
 from __future__ import annotations
 
@@ -8,43 +8,15 @@ from typing import Any
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_pipedrive.client import V1Stream
-from tap_pipedrive.streams.base import BatchingParent, IncrementalV1Stream, NewestFirstStream
+from tap_pipedrive.client import PipedriveStream
 
 MAIL_FOLDERS = ("inbox", "drafts", "sent", "archive")  # spec: `folder` is required
 
 
-class NotesStream(BatchingParent, IncrementalV1Stream):
-    name = "notes"
-    path = "/api/v1/notes"
-    primary_keys = ("id",)
-
-
-class FilesStream(NewestFirstStream, V1Stream):
-    # `sort` supports update_time but there is no updated_since: newest first.
-    name = "files"
-    path = "/api/v1/files"
-    primary_keys = ("id",)
-    paginated = True
-    page_size = 100  # the endpoint's maximum (spec)
-    newest_first_params = {"sort": "update_time DESC"}
-
-
-class CallLogsStream(V1Stream):
-    name = "call_logs"
-    path = "/api/v1/callLogs"
-    primary_keys = ("id",)
-    paginated = True
-    page_size = 50  # the endpoint's maximum (spec)
-
-
-class MailThreadsStream(BatchingParent, V1Stream):
+class MailThreadsStream(PipedriveStream):
     # One listing per folder; a thread in two folders is listed twice (same id), and
     # emitted once: its `folders` lists every folder it is in (post_process).
-    name = "mail_threads"
-    path = "/api/v1/mailbox/mailThreads"
-    primary_keys = ("id",)
-    paginated = True
+    endpoint = "mail_threads"
     state_partitioning_keys: list[str] = []  # full table: no per-folder state
     dedupe_children = True
 
@@ -77,4 +49,4 @@ class MailThreadsStream(BatchingParent, V1Stream):
         return super().post_process(row, context)
 
 
-STREAMS = [NotesStream, FilesStream, CallLogsStream, MailThreadsStream]
+BEHAVIOURS = [MailThreadsStream]

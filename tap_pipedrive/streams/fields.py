@@ -45,67 +45,17 @@ class _Fields(PipedriveStream):
             raise
 
 
-class _FieldsV2(_Fields, V2Stream):
-    primary_keys = ("field_code",)
+class FieldsV2(_Fields, V2Stream):
+    """A v2 *Fields endpoint (endpoints.py `field_metadata`)."""
 
 
-class _FieldsV1(_Fields, V1Stream):
-    primary_keys = ("key",)
+class FieldsV1(_Fields, V1Stream):
+    """A v1 *Fields endpoint (endpoints.py `field_metadata`)."""
 
 
-# Optional parts of a field item, asked for as the spec allows per endpoint (include_fields).
-ALL_NAMESPACES = {"include_fields": "ui_visibility,important_fields,required_fields"}
-UI_VISIBILITY = {"include_fields": "ui_visibility"}
-
-
-class DealFieldsStream(_FieldsV2):
-    name = "deal_fields"
-    path = "/api/v2/dealFields"
-    extra_params = ALL_NAMESPACES
-
-
-class PersonFieldsStream(_FieldsV2):
-    name = "person_fields"
-    path = "/api/v2/personFields"
-    extra_params = ALL_NAMESPACES
-
-
-class OrganizationFieldsStream(_FieldsV2):
-    name = "organization_fields"
-    path = "/api/v2/organizationFields"
-    extra_params = ALL_NAMESPACES
-
-
-class ProductFieldsStream(_FieldsV2):
-    name = "product_fields"
-    path = "/api/v2/productFields"
-    extra_params = UI_VISIBILITY
-
-
-class ActivityFieldsStream(_FieldsV2):
-    name = "activity_fields"
-    path = "/api/v2/activityFields"
-    extra_params = UI_VISIBILITY
-    selected_by_default = False  # needs an admin user (OAuth scope `admin`)
-
-
-class ProjectFieldsStream(_FieldsV2):
-    name = "project_fields"
-    path = "/api/v2/projectFields"
-    selected_by_default = False  # needs Pipedrive's Projects feature (streams/projects.py)
-    optional_feature = True
-
-
-class LeadFieldsStream(_FieldsV1):
-    # No v2 list yet; leads share the deals' custom fields (spec: GET /v1/leads).
-    name = "lead_fields"
-    path = "/api/v1/leadFields"
-    paginated = True
-
-
-class NoteFieldsStream(_FieldsV1):
-    name = "note_fields"
-    path = "/api/v1/noteFields"
+class ProjectFieldsStream(_Fields):
+    endpoint = "project_fields"
+    optional_feature = True  # needs Pipedrive's Projects feature (endpoints.py)
 
 
 class CustomFieldMappingsStream(Stream):
@@ -114,8 +64,7 @@ class CustomFieldMappingsStream(Stream):
     Built from the metadata the run has read anyway: no API call of its own.
     """
 
-    name = "custom_field_mappings"
-    primary_keys = ("stream", "key")
+    endpoint = "custom_field_mappings"
     token_cost = 0
 
     @property
@@ -148,8 +97,4 @@ class CustomFieldMappingsStream(Stream):
                 yield from mapping_rows(stream.name, stream.custom_field_entity, columns, pins)
 
 
-STREAMS: list[type[Stream]] = [
-    DealFieldsStream, PersonFieldsStream, OrganizationFieldsStream, ProductFieldsStream,
-    ActivityFieldsStream, ProjectFieldsStream, LeadFieldsStream, NoteFieldsStream,
-    CustomFieldMappingsStream,
-]
+BEHAVIOURS: list[type[Stream]] = [ProjectFieldsStream, CustomFieldMappingsStream]
