@@ -336,13 +336,16 @@ def test_lines_carry_their_numbers_for_structured_logs(caplog):
 def test_nothing_on_stdout(capsys):
     clock = FakeClock()
     prog = Progress(interval=1, clock=clock)
-    logging.getLogger("tap-pipedrive").addHandler(handler := logging.StreamHandler())
+    tap_logger = logging.getLogger("tap-pipedrive")
+    tap_logger.addHandler(handler := logging.StreamHandler())
+    level, tap_logger.level = tap_logger.level, logging.INFO  # as a run sets it
     try:
         for _ in range(5):
             clock.now += 1
             prog.page("deals", 500)
         prog.log_summary({}, {"deals": 1})
     finally:
-        logging.getLogger("tap-pipedrive").removeHandler(handler)
+        tap_logger.removeHandler(handler)
+        tap_logger.setLevel(level)
     out, err = capsys.readouterr()
     assert out == "" and "Progress of deals" in err and "Sync summary" in err
