@@ -41,15 +41,15 @@ class PipedriveStream(RequestStream):
     def conformer(self) -> Conformer:
         schema = self.effective_schema
         if not self.selected:  # read only for its children: nothing is emitted, keep all
-            return Conformer(schema, self.name, self.tap.odd_values)
+            return Conformer(schema, self.name, self.run.odd_values)
         selected = selected_schema(self.name, schema, self.mask)
-        return Conformer(selected, self.name, self.tap.odd_values, known=schema,
+        return Conformer(selected, self.name, self.run.odd_values, known=schema,
                          undeclared=self.undeclared)
 
     @cached_property
     def undeclared(self) -> drift.Handler:
         """What happens to properties the catalog does not declare (drift.py)."""
-        return drift.Handler(self.name, drift.policy(self.config), self.tap.undeclared,
+        return drift.Handler(self.name, drift.policy(self.config), self.run.undeclared,
                              self.widen, lambda: self.effective_schema)
 
     @override
@@ -90,7 +90,7 @@ class PipedriveStream(RequestStream):
         self._widened = schema
         self.__dict__.pop("conformer", None)  # rebuilt with the new columns
         selected = selected_schema(self.name, self._widened, self.mask)
-        self.tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
+        self.sdk_tap.mapper.register_raw_stream_schema(self.name, selected, self.primary_keys)
         self.resend_schema()
 
     @cached_property
@@ -121,7 +121,7 @@ class PipedriveStream(RequestStream):
             records = data  # what the SDK's JSONPath would yield, without walking it
         else:
             records = list(super().parse_response(response))
-        self.tap.progress.page(self.name, len(records))
+        self.run.progress.page(self.name, len(records))
         return records
 
     def keep_paging(self) -> bool:
@@ -142,7 +142,7 @@ class PipedriveStream(RequestStream):
         seen: set[Any] = set()
         repeated = stale = 0
         try:
-            for response in self.tap.prefetcher.pages(self, context):
+            for response in self.run.prefetcher.pages(self, context):
                 new = old = 0
                 for record in self.parse_response(response):
                     key = key_of(record) if key_of is not None else None

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from functools import cached_property
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import backoff
@@ -50,6 +50,8 @@ _retry_wait = threading.local()  # a retry's wait, from backoff_jitter to backof
 
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_pipedrive.run import Run
 
 
@@ -64,20 +66,21 @@ class RequestStream(RESTStreamSeam):
     # Tokens one call costs; None: the spec's x-token-cost for `path` (token_costs.json).
     token_cost: int | None = None
 
-    @property
-    def tap(self) -> Run:
-        """The tap, and the run's services it holds (rate limiter, prefetcher, ...)."""
-        return cast("Run", self.sdk_tap)
+    def __init__(self, tap: Tap, run: Run, **kwargs: Any) -> None:
+        # The run's services (run.py), handed by the tap that makes the stream; set first:
+        # the SDK's __init__ reads the schema, which may need the field registry.
+        self.run = run
+        super().__init__(tap, **kwargs)
 
     @property
     @override
     def url_base(self) -> str:
-        return self.tap.api_base
+        return self.run.api_base
 
     @property
     @override
     def authenticator(self) -> requests.auth.AuthBase:
-        return self.tap.connection.auth
+        return self.run.connection.auth
 
     @property
     @override
@@ -95,7 +98,7 @@ class RequestStream(RESTStreamSeam):
     @cached_property
     @override
     def user_agent(self) -> str:
-        return f"tap-pipedrive/{self.tap.plugin_version}"
+        return f"tap-pipedrive/{self.sdk_tap.plugin_version}"
 
     @override
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
@@ -114,10 +117,10 @@ class RequestStream(RESTStreamSeam):
 
     @override
     def request_decorator(self, func: Callable) -> Callable:
-        """The SDK's retries, with every attempt first passing the tap's rate limiter, and
+        """The SDK's retries, with every attempt first passing the run's rate limiter, and
         one log line per retry (backoff_handler) instead of two."""
-        limiter = self.tap.rate_limiter
-        gate = self.tap.prefetcher.gate  # at most max_parallel_requests in flight (inflight.py)
+        limiter = self.run.rate_limiter
+        gate = self.run.prefetcher.gate  # at most max_parallel_requests in flight (inflight.py)
 
         def paced(prepared_request: requests.PreparedRequest, context: Any) -> Any:
             with gate.slot():
@@ -141,7 +144,7 @@ class RequestStream(RESTStreamSeam):
         other threads stop now (ratelimit.unreachable) rather than retry the same outage."""
         exc = details.get("exception")
         if isinstance(exc, requests.exceptions.ConnectionError):
-            self.tap.rate_limiter.unreachable(ConnectionFailed(
+            self.run.rate_limiter.unreachable(ConnectionFailed(
                 f"{_connection_problem(exc)} on GET {self.path} (gave up after "
                 f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
 
@@ -174,7 +177,7 @@ class RequestStream(RESTStreamSeam):
     @override
     def backoff_handler(self, details: Any) -> None:
         """One warning line per retry; never a URL query or header. Then the retry's wait."""
-        self.tap.rate_limiter.retried(self.name)
+        self.run.rate_limiter.retried(self.name)
         wait = getattr(_retry_wait, "value", 0.0)
         exc = details.get("exception")
         if isinstance(exc, RetriableAPIError):
@@ -184,7 +187,7 @@ class RequestStream(RESTStreamSeam):
         self.logger.warning("%s: retry %d of %d in %.1f s after: %s", self.name,
                             details.get("tries", 0), self.backoff_max_tries() - 1,
                             wait, reason)
-        self.tap.rate_limiter.pause(wait)
+        self.run.rate_limiter.pause(wait)
 
     def iter_pages(self, context: Context | None) -> Iterator[requests.Response]:
         """The stream's pages, each requested once the one before it is read (its cursor or
@@ -216,7 +219,7 @@ class RequestStream(RESTStreamSeam):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        self.tap.rate_limiter.check(self.name, self.request_cost, response,
+        self.run.rate_limiter.check(self.name, self.request_cost, response,
                                     self.response_error_message)  # every 429, in one place
         status = response.status_code
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:

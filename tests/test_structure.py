@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("client", ["tap_pipedrive.client", "tap_pipedrive.request", "tap_pipedrive.custom_fields",
                 "tap_pipedrive.run"]),
     ("streams", ["tap_pipedrive.streams", "tap_pipedrive.prefetch", "tap_pipedrive.windows"]),
+    ("run", ["tap_pipedrive.services"]),  # builds services of the layers below it
     ("tap", ["tap_pipedrive.tap"]),
     ("commands", ["tap_pipedrive.cli", "tap_pipedrive.capture", "tap_pipedrive.capture_cli"]),
     ("main", ["tap_pipedrive.main"]),
