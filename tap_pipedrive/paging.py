@@ -18,7 +18,7 @@ class PagingLoop(TapPipedriveError):
     """The API's paging goes round in circles, or makes no progress."""
 
 
-class _Revisited(Exception):
+class Revisited(Exception):
     """A paginator was pointed at a page it already read (cursor or offset, and where)."""
 
     def __init__(self, token: Any, first: int, now: int) -> None:
@@ -26,7 +26,8 @@ class _Revisited(Exception):
         self.token, self.first, self.now = token, first, now
 
 
-def _token(token: Any) -> str:
+def token_text(token: Any) -> str:
+    """A paging token as an error line names it: `offset N`, or the cursor's start."""
     if isinstance(token, int):
         return f"offset {token}"
     text = str(token)
@@ -35,7 +36,7 @@ def _token(token: Any) -> str:
 
 class _NoRevisits:
     """Mixed into a paginator: a cursor or offset already used in this walk is a loop
-    (`_Revisited`), found before the SDK's own check (the previous token only; then a
+    (`Revisited`), found before the SDK's own check (the previous token only; then a
     RuntimeError traceback)."""
 
     def _checked(self, token: Any) -> Any:
@@ -45,7 +46,7 @@ class _NoRevisits:
             return None  # no next page
         now = self.count  # type: ignore[attr-defined]  # the page just read
         if token in pages:
-            raise _Revisited(token, pages[token], now)
+            raise Revisited(token, pages[token], now)
         pages[token] = now + 1  # the page it leads to
         return token
 

@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from tap_pipedrive import page, transport
 from tap_pipedrive.errors import TapPipedriveError
-from tap_pipedrive.paging import PagingLoop, _Revisited, _token
+from tap_pipedrive.paging import PagingLoop, Revisited, token_text
 from tap_pipedrive.ratelimit import RateLimited
 from tap_pipedrive.sdk_compat import RESTStreamSeam
 from tap_pipedrive.token_costs import cost_of
@@ -207,10 +207,10 @@ class RequestStream(RESTStreamSeam):
                     return  # an empty page ends the stream, as in the SDK's loop
                 try:
                     paginator.advance(response)
-                except _Revisited as again:
+                except Revisited as again:
                     raise PagingLoop(
                         f"Pipedrive's paging of GET {self.path} goes round in circles: page "
-                        f"{again.now} points to {_token(again.token)}, which page "
+                        f"{again.now} points to {token_text(again.token)}, which page "
                         f"{again.first} already used; stopped there. State is saved: a run "
                         "again resumes there but may meet the same loop (a Pipedrive fault)"
                     ) from None
