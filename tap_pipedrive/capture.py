@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +40,7 @@ from tap_pipedrive import capturefile
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.errors import TapPipedriveError
 from tap_pipedrive.scrub import Scrubber, Secrets
+from tap_pipedrive.services import RunServices
 from tap_pipedrive.streams import STREAMS
 from tap_pipedrive.streams.base import PARENT_IDS, ChildStream
 from tap_pipedrive.tap import TapPipedrive
@@ -223,20 +224,29 @@ class _Discard(MsgSpecWriter):
         pass
 
 
+class RecordingRun(RunServices):
+    """The run's services, with the authenticator recording every answer."""
+
+    def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
+        self.recorder = recorder
+        super().__init__(*args, **kwargs)
+
+    @cached_property
+    @override
+    def connection(self) -> Connection:
+        connection = RunServices.connection.func(self)  # type: ignore[attr-defined]
+        return replace(connection, auth=self.recorder.auth(connection.auth))
+
+
 class CaptureTap(TapPipedrive):
-    """The tap, with its authenticator recording every answer."""
+    """The tap, with its run's authenticator recording every answer."""
 
     message_writer_class = _Discard
 
     def __init__(self, *, recorder: Recorder, **kwargs: Any) -> None:
         self.recorder = recorder
+        self.run_class = partial(RecordingRun, recorder)
         super().__init__(**kwargs)
-
-    @cached_property
-    @override
-    def connection(self) -> Connection:
-        connection = TapPipedrive.connection.func(self)  # type: ignore[attr-defined]
-        return replace(connection, auth=self.recorder.auth(connection.auth))
 
 
 def _limit_children(stream: ChildStream, parents: int) -> None:

@@ -15,7 +15,7 @@ column(s) of its stream, typed from its `field_type`:
 
 In a sync the catalog is the source of truth: each column's description carries its key, so
 a column name from an earlier discovery is kept (and the difference logged). Field metadata is
-read once per run, by the registry on the tap; failing to read it is an error.
+read once per run, by the run's registry (services.py); failing to read it is an error.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk import typing as th
@@ -40,7 +40,7 @@ from tap_pipedrive.errors import AuthError, ConfigError, TapPipedriveError
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream as Stream
-    from tap_pipedrive.run import Run as Tap
+    from tap_pipedrive.run import Run
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -385,10 +385,10 @@ class _FieldPlan:
 
 
 class CustomFieldRegistry:
-    """Field metadata for the whole run, shared by streams; lives on the tap."""
+    """Field metadata for the whole run, shared by streams; one of the run's services."""
 
-    def __init__(self, tap: Tap, odd: OddValues) -> None:
-        self.tap = tap
+    def __init__(self, run: Run, odd: OddValues) -> None:
+        self.run = run
         self.odd = odd
         self._items: dict[type, list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
@@ -397,7 +397,7 @@ class CustomFieldRegistry:
 
     @property
     def pins(self) -> dict[str, str]:
-        pins = self.tap.config.get("custom_field_names") or {}
+        pins = self.run.config.get("custom_field_names") or {}
         bad = [k for k, v in pins.items() if not isinstance(v, str) or not v.strip()]
         if bad:
             raise ConfigError("custom_field_names maps each key to a column name; empty or "
@@ -409,10 +409,10 @@ class CustomFieldRegistry:
         no credentials to list streams); then the catalog has no custom columns, and says so."""
         if self._available is None:
             self._available = True
-            if not getattr(self.tap, "config_validated", True):
+            if not getattr(self.run, "config_validated", True):
                 try:
-                    self.tap.api_base  # noqa: B018 - raises without usable settings
-                    self.tap.connection  # noqa: B018
+                    self.run.api_base  # noqa: B018 - raises without usable settings
+                    self.run.connection  # noqa: B018
                 except TapPipedriveError as exc:
                     self._unusable(exc)
         return self._available
@@ -435,7 +435,7 @@ class CustomFieldRegistry:
             return copy.deepcopy(items)
 
     def _fetch(self, source: type[Stream]) -> Any:
-        stream = source(tap=cast(Any, self.tap))  # the run is the SDK's Tap underneath
+        stream = self.run.new_stream(source)  # its own paging, outside the sync
         try:
             return list(stream.request_records(None))
         except FieldsUnavailable as exc:
@@ -464,7 +464,7 @@ class CustomFieldRegistry:
         try:
             items = self.items(source)
         except AuthError as exc:  # e.g. an expired OAuth token discovery may not refresh
-            if getattr(self.tap, "config_validated", True):
+            if getattr(self.run, "config_validated", True):
                 raise
             self._unusable(exc)
             return None
@@ -476,7 +476,7 @@ class CustomFieldRegistry:
             return None
         fields = [CustomField.from_item(i) for i in items
                   if i.get("is_custom_field") and i.get("field_code")]
-        config = self.tap.config
+        config = self.run.config
         planned = plan_columns(fields, reserved, self.pins,
                                bool(config.get("custom_field_raw_keys")))
         labels = bool(config.get("custom_field_option_labels"))
@@ -495,7 +495,7 @@ class CustomFieldRegistry:
                                "%s: custom field %r (key %s) is pinned to column %r; its "
                                "current name would give %r", stream, f.name, key, pin,
                                slug(f.name))
-        catalog = self.tap.input_catalog
+        catalog = self.run.input_catalog
         entry = catalog.get_stream(stream) if catalog is not None else None
         if entry is None:
             return planned, False

@@ -8,7 +8,7 @@ records in the usual order, stream after stream, page after page. So:
 
 - records, STATE messages and bookmarks are exactly those of a sequential run: only the main
   thread touches state, and a bookmark only advances past records it has emitted;
-- every request still passes the tap's one rate limiter, which paces all threads by the
+- every request still passes the run's one rate limiter, which paces all threads by the
   x-ratelimit-* headers (counting requests in flight), so the burst allowance holds;
 - memory stays flat: the bodies of pages fetched ahead wait in temporary files, at most
   SPOOL_LIMIT bytes (plus the page being emitted); a worker waits when that is full;
@@ -208,7 +208,7 @@ class Prefetcher:
         return self._shelf.take(walk)
 
     def _start(self, first: PipedriveStream) -> None:
-        order = list(first.tap.streams.values())
+        order = list(first.run.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
         for place, stream in enumerate(filter(_walkable, later)):

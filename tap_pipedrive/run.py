@@ -1,9 +1,10 @@
-"""What a stream may use of the run it belongs to: the services the tap builds once per run.
+"""What a stream may use of the run it belongs to: the services built once per run.
 
-Streams and the field registry are handed the tap, but see it through this Protocol, so that
-they depend on the services (lower layers), never on the tap module above them. The prefetcher
-and the field registry live in layers at or above the streams' own, so they are typed loosely
-here rather than imported back.
+The tap hands every stream it makes one run object (services.RunServices) as `run=`; streams
+and the field registry see it through this Protocol, so that they depend on the services
+(lower layers), never on the modules above them that build them. The prefetcher and the
+field registry live in layers at or above the streams' own, so they are typed loosely here
+rather than imported back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from singer_sdk.mapper import PluginMapper
+    from singer_sdk import Stream
     from singer_sdk.singerlib import Catalog
 
     from tap_pipedrive.auth import Connection
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
 
 
 class Run(Protocol):
-    """The tap as its streams see it (tap.py's TapPipedrive is the one implementation)."""
+    """The run as its streams see it (services.RunServices is the one implementation)."""
 
-    @property
-    def config(self) -> Mapping[str, Any]: ...
+    config: Mapping[str, Any]
+    input_catalog: Catalog | None
+    config_validated: bool  # False: discovery, which may go on without credentials
 
     @property
     def api_base(self) -> str: ...
@@ -53,13 +55,10 @@ class Run(Protocol):
     def custom_fields(self) -> Any: ...  # custom_fields.CustomFieldRegistry (uses this)
 
     @property
-    def streams(self) -> Mapping[str, Any]: ...
+    def streams(self) -> Mapping[str, Stream]:
+        """The run's streams, in the order the SDK syncs them."""
+        ...
 
-    @property
-    def input_catalog(self) -> Catalog | None: ...
-
-    @property
-    def plugin_version(self) -> str: ...
-
-    mapper: PluginMapper
-    config_validated: bool
+    def new_stream(self, stream_class: type[Any]) -> Any:
+        """A new stream of `stream_class` on this run (as the tap makes them)."""
+        ...

@@ -1,12 +1,15 @@
-"""TapPipedrive: settings and the stream catalogue (the command line is main.py)."""
+"""TapPipedrive: settings, the stream catalogue and the run object handed to its streams
+(services.py); the command line is main.py."""
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -28,9 +31,9 @@ from tap_pipedrive import (
 )
 from tap_pipedrive.auth import Connection
 from tap_pipedrive.auth.plugins import registry
-from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import ConfigError
 from tap_pipedrive.sdk_compat import TapSeam
+from tap_pipedrive.services import RunServices
 from tap_pipedrive.streams import STREAMS
 
 
@@ -59,8 +62,8 @@ class TapPipedrive(TapSeam):
             kwargs["state"] = inputs.check_state(kwargs["state"], _replication_keys())
         if not isinstance(kwargs.get("catalog"), (str, os.PathLike, type(None))):
             inputs.check_catalog(kwargs["catalog"], _replication_keys())
-        # Discovery runs unvalidated (Meltano may run it without credentials): then custom
-        # fields may be left out of the catalog, and the log says so (custom_fields.py).
+        # Discovery runs unvalidated (Meltano may run it without credentials): the run's
+        # field registry may then leave custom fields out of the catalog (services.py).
         self.config_validated = kwargs.get("validate_config", True)
         # The mapper needs the catalog, whose schemas need custom field metadata (an API
         # call): set it up only once the settings are known to be usable.
@@ -106,13 +109,11 @@ class TapPipedrive(TapSeam):
 
     @override
     def discover_streams(self) -> list:
-        return [stream_class(tap=self) for stream_class in STREAMS]
-
-    discovering = False  # set by run_discovery
+        return [self.new_stream(stream_class) for stream_class in STREAMS]
 
     @override
     def run_discovery(self) -> str:
-        self.discovering = True
+        self.run.discovering = True  # no login, refresh or code exchange (services.py)
         return super().run_discovery()
 
     @property
@@ -122,74 +123,50 @@ class TapPipedrive(TapSeam):
         schema declares the catch-all column up front (drift.py)."""
         return drift.declare_catch_all(super().catalog_dict, self.config)
 
+    # What `run` builds (capture.py's records every answer).
+    run_class: Callable[..., RunServices] = RunServices
+
     @cached_property
+    def run(self) -> RunServices:
+        """The run's services (services.py), built on first use and handed to each stream."""
+        return self.run_class(self.config, catalog=self.input_catalog,
+                              validated=self.config_validated,
+                              streams=lambda: self.streams, new_stream=self.new_stream)
+
+    def new_stream(self, stream_class: type[Stream]) -> Stream:
+        """A stream of this tap and its run (every stream of the tap is made here)."""
+        return stream_class(tap=self, run=self.run)  # type: ignore[call-arg]  # ours take it
+
+    @property
     def connection(self) -> Connection:
-        method = registry().get(self.config.get("auth_method") or settings.DEFAULT_AUTH_METHOD)
-        config: Any = self.config
-        if self.discovering:
-            # Discovery (also Meltano's, before `invoke tap-pipedrive:login`) never logs in,
-            # refreshes or exchanges a code: it uses credentials usable as they are, or the
-            # catalog goes without typed custom fields (custom_fields.py says so).
-            config = {**config, "initiate_oauth": "OFF", "oauth_verifier": None}
-        return method.connect(config)
+        return self.run.connection
 
-    @cached_property
+    @property
     def api_base(self) -> str:
-        if self.config.get("api_url"):
-            return settings.api_base(self.config)
-        return settings.api_base(self.config, self.connection.api_base)
-
-    @cached_property
-    def rate_limiter(self) -> ratelimit.RateLimiter:
-        """One for the whole run: streams (and threads) share the burst window and budget."""
-        return ratelimit.from_config(self.config)
-
-    @cached_property
-    def prefetcher(self) -> prefetch.Prefetcher:
-        """Fetches the pages of later streams while earlier ones are emitted (prefetch.py)."""
-        return prefetch.Prefetcher(int(self.config.get("max_parallel_requests") or 1))
-
-    @cached_property
-    def odd_values(self) -> OddValues:
-        """Values that did not fit the schema, counted for the whole run (conform.py)."""
-        return OddValues()
-
-    @cached_property
-    def undeclared(self) -> drift.Undeclared:
-        """Properties the catalog does not declare, and what was done with them (drift.py)."""
-        return drift.Undeclared()
-
-    @cached_property
-    def progress(self) -> progress.Progress:
-        """Pages and records per stream, for progress lines and the end-of-run summary."""
-        return progress.Progress(progress.interval(self.config), self.rate_limiter.usage)
-
-    @cached_property
-    def custom_fields(self) -> custom_fields.CustomFieldRegistry:
-        """Field metadata, read once per run and shared by every stream."""
-        return custom_fields.CustomFieldRegistry(self, self.odd_values)
+        return self.run.api_base
 
     @override  # type: ignore[misc]  # final in the SDK; extended, not replaced
     def sync_all(self) -> None:
+        run = self.run
         if not self.config.get("batch_config"):  # the summary counts RECORD messages
-            self.message_writer = self.progress.counting(self.message_writer)
+            self.message_writer = run.progress.counting(self.message_writer)
         failure: BaseException | None = None
         try:
-            self.prefetcher.armed = True
+            run.prefetcher.armed = True
             super().sync_all()
         except BaseException as exc:
             failure = exc
             raise
         finally:  # failed and stopped runs too: workers stopped, one table, odd values
-            self.prefetcher.close()
+            run.prefetcher.close()
             if isinstance(failure, interrupt.Interrupted):
                 self._write_interrupted_state()
                 failure.state_saved = True
-            usage, notes = self.rate_limiter.summary()
-            self.progress.log_summary(usage, self.odd_values.per_stream(), notes, failure)
-            for line in self.odd_values.summary():
+            usage, notes = run.rate_limiter.summary()
+            run.progress.log_summary(usage, run.odd_values.per_stream(), notes, failure)
+            for line in run.odd_values.summary():
                 self.logger.warning(line)
-            for line, extra in self.undeclared.summary():
+            for line, extra in run.undeclared.summary():
                 self.logger.info("%s", line, extra=extra)
 
     @override

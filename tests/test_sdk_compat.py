@@ -27,7 +27,7 @@ from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import MetadataMapping
 from singer_sdk.streams import RESTStream
 
-from tap_pipedrive import client, sdk_compat, transport
+from tap_pipedrive import request, sdk_compat, transport
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = th.PropertiesList(th.Property("id", th.IntegerType),
@@ -253,7 +253,7 @@ def test_environment_config_reads_prefixed_variables(monkeypatch):
 
 
 def test_the_tap_retries_what_the_sdk_retries(tap):
-    """client.RETRIED is the SDK's list (RESTStream.request_decorator) plus ResponseTooLarge:
+    """request.RETRIED is the SDK's list (RESTStream.request_decorator) plus ResponseTooLarge:
     the tap's decorator cannot wrap the SDK's (it adds a log line per retry and has no
     give-up hook), so the copy is checked here against what the SDK's retries."""
     stream = tap.streams["things"]
@@ -280,7 +280,7 @@ def test_the_tap_retries_what_the_sdk_retries(tap):
             RESTStream.request_decorator(stream, fail)(None, None)
         return len(calls) == 2
 
-    ours = tuple(k for k in client.RETRIED if k is not transport.ResponseTooLarge)
+    ours = tuple(k for k in request.RETRIED if k is not transport.ResponseTooLarge)
     for kind in candidates:
         assert sdk_retries(kind) == issubclass(kind, ours), kind
 

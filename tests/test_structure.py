@@ -31,10 +31,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("settings", ["tap_pipedrive.config", "tap_pipedrive.inputs", "tap_pipedrive.redact"]),
     ("transport", ["tap_pipedrive.transport", "tap_pipedrive.ratelimit", "tap_pipedrive.page",
                    "tap_pipedrive.conform", "tap_pipedrive.drift", "tap_pipedrive.performance",
-                   "tap_pipedrive.progress"]),
+                   "tap_pipedrive.progress", "tap_pipedrive.paging"]),
     ("auth", ["tap_pipedrive.auth"]),
-    ("client", ["tap_pipedrive.client", "tap_pipedrive.custom_fields", "tap_pipedrive.run"]),
+    # A stream's requests (and the run they are paced by) never depend on its records.
+    ("request", ["tap_pipedrive.request", "tap_pipedrive.run"]),
+    ("client", ["tap_pipedrive.client", "tap_pipedrive.custom_fields"]),
     ("streams", ["tap_pipedrive.streams", "tap_pipedrive.prefetch", "tap_pipedrive.windows"]),
+    ("run", ["tap_pipedrive.services"]),  # builds services of the layers below it
     ("tap", ["tap_pipedrive.tap"]),
     ("commands", ["tap_pipedrive.cli", "tap_pipedrive.capture", "tap_pipedrive.capture_cli"]),
     ("main", ["tap_pipedrive.main"]),

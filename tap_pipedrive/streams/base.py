@@ -72,7 +72,7 @@ class CustomFieldsStream(PipedriveStream):
     @cached_property
     def custom_columns(self) -> CustomColumns | None:
         reserved = set(_static_schema(self.name)["properties"]) - {"custom_fields"}
-        return self.tap.custom_fields.columns_for(
+        return self.run.custom_fields.columns_for(
             self, self.custom_field_source, self.custom_field_shape, reserved)
 
     @cached_property

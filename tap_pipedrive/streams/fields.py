@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 from singer_sdk import Stream
@@ -17,12 +17,13 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
-from tap_pipedrive import sdk_compat
 from tap_pipedrive.client import PipedriveStream, V1Stream, V2Stream
 from tap_pipedrive.custom_fields import FieldsUnavailable, mapping_rows
 from tap_pipedrive.streams.base import CustomFieldsStream
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
+
     from tap_pipedrive.run import Run
 
 
@@ -33,7 +34,7 @@ class _Fields(PipedriveStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        yield from self.tap.custom_fields.items(type(self))
+        yield from self.run.custom_fields.items(type(self))
 
     @override
     def validate_response(self, response: requests.Response) -> None:
@@ -67,9 +68,10 @@ class CustomFieldMappingsStream(Stream):
     endpoint = "custom_field_mappings"
     token_cost = 0
 
-    @property
-    def tap(self) -> Run:
-        return cast("Run", sdk_compat.tap_of(self))
+    def __init__(self, tap: Tap, run: Run) -> None:
+        self.run = run  # the run's services (run.py), handed by the tap
+        super().__init__(tap)
+
     schema = th.PropertiesList(
         th.Property("stream", th.StringType, description="The stream holding the columns"),
         th.Property("entity", th.StringType, description="Pipedrive's entity (deal, ...)"),
@@ -88,8 +90,8 @@ class CustomFieldMappingsStream(Stream):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        pins = self.tap.custom_fields.pins
-        for stream in self.tap.streams.values():
+        pins = self.run.custom_fields.pins
+        for stream in self.run.streams.values():
             if not isinstance(stream, CustomFieldsStream):
                 continue
             columns = stream.custom_columns

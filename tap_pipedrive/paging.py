@@ -1,0 +1,97 @@
+"""Paging: v2 cursors and v1 offsets, and the check that a walk never reads a page twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
+
+from tap_pipedrive.errors import TapPipedriveError
+
+PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
+
+
+class PagingLoop(TapPipedriveError):
+    """The API's paging goes round in circles, or makes no progress."""
+
+
+class Revisited(Exception):
+    """A paginator was pointed at a page it already read (cursor or offset, and where)."""
+
+    def __init__(self, token: Any, first: int, now: int) -> None:
+        super().__init__(token, first, now)
+        self.token, self.first, self.now = token, first, now
+
+
+def token_text(token: Any) -> str:
+    """A paging token as an error line names it: `offset N`, or the cursor's start."""
+    if isinstance(token, int):
+        return f"offset {token}"
+    text = str(token)
+    return f"cursor {text[:40]!r}" + ("..." if len(text) > 40 else "")
+
+
+class _NoRevisits:
+    """Mixed into a paginator: a cursor or offset already used in this walk is a loop
+    (`Revisited`), found before the SDK's own check (the previous token only; then a
+    RuntimeError traceback)."""
+
+    def _checked(self, token: Any) -> Any:
+        pages: dict[Any, int] = self.__dict__.setdefault(
+            "_pages_of", {self.current_value: 1})  # type: ignore[attr-defined]
+        if not isinstance(token, (str, int)) or isinstance(token, bool):
+            return None  # no next page
+        now = self.count  # type: ignore[attr-defined]  # the page just read
+        if token in pages:
+            raise Revisited(token, pages[token], now)
+        pages[token] = now + 1  # the page it leads to
+        return token
+
+
+class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
+    """v2 cursor paging (`additional_data.next_cursor`); stops early when the stream says so."""
+
+    def __init__(self, keep_paging: Callable[[], bool]) -> None:
+        super().__init__(None)
+        self.keep_paging = keep_paging
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        return self.keep_paging()
+
+    @override
+    def get_next(self, response: requests.Response) -> str | None:
+        cursor = response.page.additional.get("next_cursor")  # type: ignore[attr-defined]
+        return self._checked(cursor if isinstance(cursor, (str, int)) else None)
+
+
+class V1OffsetPaginator(_NoRevisits, BaseAPIPaginator[int]):
+    """v1 offset paging: `start`/`limit`. Whether more exist is in `additional_data.pagination`
+    (most endpoints), in `additional_data` itself (leads, deal participants), or nowhere
+    (mail threads: then a full page means there may be more)."""
+
+    def __init__(self, page_size: int = PAGE_SIZE,
+                 keep_paging: Callable[[], bool] = lambda: True) -> None:
+        super().__init__(0)
+        self.page_size = page_size
+        self.keep_paging = keep_paging
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        return self.keep_paging()
+
+    @override
+    def get_next(self, response: requests.Response) -> int | None:
+        additional = response.page.additional  # type: ignore[attr-defined]
+        paging = additional.get("pagination") or additional
+        start = self.current_value or 0
+        if "more_items_in_collection" not in paging:
+            full = len(response.page.data() or []) >= self.page_size  # type: ignore[attr-defined]
+            return start + self.page_size if full else None
+        if not paging["more_items_in_collection"]:
+            return None
+        return self._checked(paging.get("next_start")
+                             or start + (paging.get("limit") or self.page_size))
