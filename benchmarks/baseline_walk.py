@@ -37,9 +37,10 @@ def main() -> None:
     base, token, *paths = sys.argv[1:]
     session = requests.Session()
     session.headers["x-api-token"] = token
-    for path in paths:
-        walk(session, base, path, sys.stdout.buffer)
-    sys.stdout.flush()
+    # A buffer of its own: stdout is unbuffered under PYTHONUNBUFFERED=1, as the tap's is.
+    with open(sys.stdout.fileno(), "wb", closefd=False) as out:
+        for path in paths:
+            walk(session, base, path, out)
 
 
 if __name__ == "__main__":

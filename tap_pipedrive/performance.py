@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import sys
+from typing import BinaryIO
 
 from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
@@ -22,13 +26,42 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         guard = interrupt.guard  # a signal meanwhile waits until the line is out
         guard.writing = True
         try:
-            sys.stdout.buffer.write(self.format_message(message))
+            out = buffered_stdout()
+            out.write(self.format_message(message))
             if not isinstance(message, singer.RecordMessage):
+                out.flush()
                 sys.stdout.flush()
         finally:
             guard.writing = False
         if guard.pending is not None:
             interrupt.raise_pending()
+
+
+_buffered: list[tuple[BinaryIO, BinaryIO]] = []  # (an unbuffered stdout, its buffer)
+
+
+def buffered_stdout() -> BinaryIO:
+    """stdout's bytes, through a buffer: with PYTHONUNBUFFERED=1 or `python -u` (usual in
+    containers) `sys.stdout.buffer` is the raw file, and each line would be a system call
+    (a quarter of the tap's CPU). The buffer is flushed by the writer and at exit."""
+    stdout: BinaryIO = sys.stdout.buffer
+    if isinstance(stdout, io.BufferedIOBase):
+        return stdout  # already buffered: the usual case
+    for raw, buffer in _buffered:
+        if raw is stdout:
+            return buffer
+    try:
+        buffer = open(stdout.fileno(), "wb", closefd=False)  # noqa: SIM115 - kept open
+    except (OSError, ValueError):  # no file descriptor (a stand-in stdout)
+        return stdout
+    _buffered.append((stdout, buffer))
+    atexit.register(_flush, buffer)
+    return buffer
+
+
+def _flush(buffer: BinaryIO) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stdout closed meanwhile: nothing to do
+        buffer.flush()
 
 
 def settings() -> list[th.Property]:
