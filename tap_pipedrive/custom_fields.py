@@ -247,6 +247,7 @@ class CustomColumns:
     _plans: list[_FieldPlan] = field(default_factory=list)
     _keys: frozenset[str] = frozenset()  # keys (and v1 part keys) the metadata describes
     _unlisted: set[str] = field(default_factory=set)  # keys without metadata, logged once
+    _flatten_v2: Callable[[dict[str, Any]], dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         for key, cols in self.columns.items():
@@ -259,6 +260,7 @@ class CustomColumns:
             self._plans.append(self._plan(key, cols))
         self._keys = frozenset(self.columns) | {v1 for plan in self._plans
                                                 for _, _, v1 in plan.parts}
+        self._flatten_v2 = self._compile_v2()
 
     def _plan(self, key: str, cols: list[Column]) -> _FieldPlan:
         main = cols[0] if cols[0].part is None else None  # the catalog may have left it out
@@ -279,27 +281,61 @@ class CustomColumns:
             return record
         if self.shape == "v1":
             return self._flatten_v1(record)
-        values = record.pop("custom_fields", None)
-        if not isinstance(values, dict):
-            if values is not None:
-                self.odd.add(self.stream, "custom_fields", "not an object, ignored", values)
-            values = {}
-        for plan in self._plans:
-            raw = values.get(plan.key)
-            if plan.simple:  # most fields: one column, one value (fill, without its call)
-                convert = plan.convert
-                record[plan.main] = (  # type: ignore[index]  # simple: main is set
-                    raw if raw is None or convert is None else convert(raw))
-            elif plan.split and isinstance(raw, dict):  # {value, currency or <key>_currency}
-                plan.fill(record, raw.get("value"),
-                          [raw[p] if p in raw else raw.get(v1) for p, _, v1 in plan.parts])
-            else:  # a plain value (parts maybe beside it, as `<key>_<part>`), or an odd shape
-                plan.fill(record, raw, [values.get(v1) for _, _, v1 in plan.parts])
-        if not self._keys.issuperset(values):
-            for key in values.keys() - self._keys:  # no metadata: a column named by its key
-                self._without_metadata(key)
-                record[key] = values[key]
-        return record
+        return self._flatten_v2(record)
+
+    def _compile_v2(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """`flatten` of v2 records (`custom_fields: {key: value}`), written out for this
+        stream's fields and compiled once: one line per field with one column and a plain
+        value (most fields), a call to its plan for the others. It runs for every record,
+        and the loop over the plans it replaced cost 2.4 times as much (deals)."""
+        scope: dict[str, Any] = {"values_of": self._values, "rest": self._rest,
+                                 "covered": self._keys.issuperset}
+        lines = ["def flatten(record):",
+                 "    values = record.pop('custom_fields', None)",
+                 "    if type(values) is not dict: values = values_of(values)",
+                 "    get = values.get"]
+        for i, plan in enumerate(self._plans):
+            key = repr(plan.key)  # a str's repr is its literal
+            if plan.simple and plan.convert is None:
+                lines.append(f"    record[{plan.main!r}] = get({key})")
+                continue
+            scope[f"c{i}"] = plan.convert
+
+            def main(value: str, indent: str, i: int = i, plan: _FieldPlan = plan) -> list[str]:
+                """The main column's line(s), from the expression `value`."""
+                if plan.main is None:  # the catalog left it out
+                    return []
+                if plan.convert is None:
+                    return [f"{indent}record[{plan.main!r}] = {value}"]
+                return [f"{indent}w = {value}",
+                        f"{indent}record[{plan.main!r}] = None if w is None else c{i}(w)"]
+            lines.append(f"    v = get({key})")
+            if not plan.parts:
+                lines += main("v", "    ")
+                continue
+            # {value, currency or <key>_currency}; else a plain value, parts beside it as
+            # `<key>_<part>`, or an odd shape. Main first, then parts: the record's key order.
+            lines += ["    if isinstance(v, dict):", *main("v.get('value')", "        ")]
+            lines += [f"        record[{c!r}] = v[{p!r}] if {p!r} in v else v.get({v1!r})"
+                      for p, c, v1 in plan.parts]
+            lines += ["    else:", *main("v", "        ")]
+            lines += [f"        record[{c!r}] = get({v1!r})" for _, c, v1 in plan.parts]
+        lines += ["    if not covered(values): rest(record, values)", "    return record"]
+        exec(compile("\n".join(lines), f"<flatten {self.stream}>", "exec"), scope)
+        return cast(Callable[[dict[str, Any]], dict[str, Any]], scope["flatten"])
+
+    def _values(self, values: Any) -> dict[str, Any]:
+        """`custom_fields` that is not a plain dict: a dict all the same, or nothing."""
+        if isinstance(values, dict):
+            return values
+        if values is not None:
+            self.odd.add(self.stream, "custom_fields", "not an object, ignored", values)
+        return {}
+
+    def _rest(self, record: dict[str, Any], values: dict[str, Any]) -> None:
+        for key in values.keys() - self._keys:  # no metadata: a column named by its key
+            self._without_metadata(key)
+            record[key] = values[key]
 
     def _without_metadata(self, key: str) -> None:
         if key not in self._unlisted:
