@@ -176,6 +176,7 @@ class TapPipedrive(TapSeam):
         failure: BaseException | None = None
         try:
             self.prefetcher.armed = True
+            performance.settle_heap()
             super().sync_all()
         except BaseException as exc:
             failure = exc

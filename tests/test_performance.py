@@ -1,6 +1,7 @@
-"""The message writer: RECORD lines go out in one system call per buffer, not one per line,
-even when stdout is unbuffered (PYTHONUNBUFFERED=1, `python -u`); every other message, and
-the exit, flush them, in order."""
+"""What keeps a sync cheap (performance.py): RECORD lines go out in one system call per buffer,
+not one per line, even when stdout is unbuffered (PYTHONUNBUFFERED=1, `python -u`); every
+other message, and the exit, flush them, in order. The garbage collector leaves the run's
+setup alone."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def test_records_are_buffered_when_stdout_is_unbuffered(tmp_path, monkeypatch):
     assert lines[-1]["type"] == "STATE"
     assert _CountingFile.writes == 0  # the writer's own buffer wrote to the same file
     raw.close()
+
+
+def test_the_setup_is_left_out_of_the_collectors_passes():
+    import gc
+
+    threshold = gc.get_threshold()
+    try:
+        performance.settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == 10_000 and gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
