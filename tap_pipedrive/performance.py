@@ -7,7 +7,7 @@ import contextlib
 import gc
 import io
 import sys
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
@@ -39,13 +39,21 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
 
 _buffered: list[tuple[BinaryIO, BinaryIO]] = []  # (an unbuffered stdout, its buffer)
+_last: list[Any] = [None, None]  # (sys.stdout, what to write to): asked once per message
 
 
 def buffered_stdout() -> BinaryIO:
     """stdout's bytes, through a buffer: with PYTHONUNBUFFERED=1 or `python -u` (usual in
-    containers) `sys.stdout.buffer` is the raw file, and each line would be a system call
-    (a quarter of the tap's CPU). The buffer is flushed by the writer and at exit."""
-    stdout: BinaryIO = sys.stdout.buffer
+    containers) `sys.stdout.buffer` is the raw file, and each line would be a system call.
+    The buffer is flushed by the writer and at exit."""
+    if _last[0] is sys.stdout:
+        return cast(BinaryIO, _last[1])
+    out = _buffer_of(sys.stdout.buffer)
+    _last[:] = [sys.stdout, out]
+    return out
+
+
+def _buffer_of(stdout: BinaryIO) -> BinaryIO:
     if isinstance(stdout, io.BufferedIOBase):
         return stdout  # already buffered: the usual case
     for raw, buffer in _buffered:
