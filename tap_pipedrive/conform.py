@@ -136,8 +136,9 @@ class Conformer:
         if kind == "object":
             return self._object(schema, path)
         if kind == "array":
-            return self._array_converter(self._converter(schema.get("items") or {}, path + "[]"),
-                                         path)
+            items = schema.get("items") or {}
+            return self._array_converter(self._converter(items, path + "[]"), path,
+                                         _fits(items))
         return _same
 
     # Converters of the kinds whose usual value still needs a check (not just its type): the
@@ -170,11 +171,16 @@ class Conformer:
             return self._number(v, path)
         return convert
 
-    def _array_converter(self, item: Convert, path: str) -> Convert:
+    def _array_converter(self, item: Convert, path: str, fits: frozenset[type]) -> Convert:
+        inner = getattr(item, "apply", None)  # items that are objects: their own apply
+
         def convert(v: Any) -> Any:
-            if type(v) is list:
-                return [item(x) if x is not None else None for x in v]
-            return self._array(v, item, path)
+            if type(v) is not list:
+                return self._array(v, item, path)
+            if inner is not None:
+                return [inner(x) if type(x) is dict else item(x) if x is not None else None
+                        for x in v]
+            return [x if x is None or type(x) in fits else item(x) for x in v]
         return convert
 
     def _bad(self, path: str, problem: str, value: Any, result: Any = None) -> Any:
