@@ -1,18 +1,21 @@
 """The floor the tap is measured against: walk every page, parse it, write RECORD lines.
 
 python benchmarks/baseline_walk.py API_URL TOKEN STREAM_PATH...   (RECORD lines on stdout)
-The same requests the tap makes (limit=500, cursor or offset paging), nothing else.
+The same requests the tap makes (limit=500, cursor or offset paging), nothing else. Pages are
+parsed and lines written with orjson, the fastest JSON library for Python we know of: the
+floor of what a tap written in Python spends per record.
 """
 
 from __future__ import annotations
 
-import json
 import sys
+from typing import BinaryIO
 
+import orjson
 import requests
 
 
-def walk(session: requests.Session, base: str, path: str, out) -> None:
+def walk(session: requests.Session, base: str, path: str, out: BinaryIO) -> None:
     stream = path.rsplit("/", 1)[-1]
     params: dict[str, object] = {"limit": 500}
     if path == "/api/v2/deals":
@@ -20,10 +23,10 @@ def walk(session: requests.Session, base: str, path: str, out) -> None:
     if path.startswith("/api/v1/"):
         params = {}
     while True:
-        body = session.get(base + path, params=params, timeout=60).json()
+        body = orjson.loads(session.get(base + path, params=params, timeout=60).content)
         for record in body.get("data") or []:
-            out.write(json.dumps({"type": "RECORD", "stream": stream, "record": record}))
-            out.write("\n")
+            out.write(orjson.dumps({"type": "RECORD", "stream": stream, "record": record},
+                                   option=orjson.OPT_APPEND_NEWLINE))
         cursor = (body.get("additional_data") or {}).get("next_cursor")
         if not cursor:
             return
@@ -34,8 +37,10 @@ def main() -> None:
     base, token, *paths = sys.argv[1:]
     session = requests.Session()
     session.headers["x-api-token"] = token
-    for path in paths:
-        walk(session, base, path, sys.stdout)
+    # A buffer of its own: stdout is unbuffered under PYTHONUNBUFFERED=1, as the tap's is.
+    with open(sys.stdout.fileno(), "wb", closefd=False) as out:
+        for path in paths:
+            walk(session, base, path, out)
 
 
 if __name__ == "__main__":

@@ -4,22 +4,26 @@
     .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.2 --burst-limit 80
     .venv/bin/python benchmarks/bench_sync.py --records 50000 --streams deals --latency 0.2 \
         --burst-limit 80
-    .venv/bin/python benchmarks/bench_sync.py --records 10000 100000 1000000 --streams deals
+    .venv/bin/python benchmarks/bench_sync.py --records 10000 100000 1000000 --streams deals \
+        --latency 0
     .venv/bin/python benchmarks/bench_sync.py --records 20000 --latency 0.05 --burst-limit 80 \
         --page-cache-mb 512 --tap-config '{"max_parallel_requests": 1}'
 
-The first two are the speed goals: the 8 core streams, and a one-stream backfill (50,000
-deals: one chain of cursor pages, read in time windows). `--latency` is the seconds the sandbox
-waits before each answer (a real 500-record page takes 0.2-0.5 s); `--burst-limit` its
-requests per 2 s (80: the burst allowance of a large plan), answered 429 beyond.
+The second and third are the speed goals: the 8 core streams, and a one-stream backfill
+(50,000 deals: one chain of cursor pages, read in time windows); the fourth, with
+`--latency 0`, measures peak RSS from 10,000 to 1,000,000 deals. `--latency` is the seconds
+the sandbox waits before each answer (a real 500-record page takes 0.2-0.5 s);
+`--burst-limit` its requests per 2 s (80: the burst allowance of a large plan), answered 429
+beyond.
 
 For each size it starts a sandbox (`tap-pipedrive sandbox`, in a process of its own: serving
 pages takes no CPU from this one, and its memory is not in the children's peak RSS), then
-runs (1) `tap-pipedrive` on the chosen streams and (2) baseline_walk.py (parse each page,
-write RECORD lines), each as a child process whose stdout is drained by this one, and prints
-wall time, CPU time (user+sys of the child), CPU per record, records/s, peak RSS, requests
-and API tokens (from the spec's x-token-cost). Compare the two rows of one run: the ratio is
-meaningful on a noisy machine, the absolute figures less so.
+runs (1) `tap-pipedrive` on the chosen streams and (2) baseline_walk.py (parse each page
+with orjson, write RECORD lines: the floor of the CPU goal), each as a child process whose
+stdout is drained by this one, and prints wall time, CPU time (user+sys of the child), CPU
+per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost).
+Compare the two rows of one run: the ratio is meaningful on a noisy machine, the absolute
+figures less so.
 """
 
 from __future__ import annotations

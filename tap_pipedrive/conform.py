@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -136,8 +136,9 @@ class Conformer:
         if kind == "object":
             return self._object(schema, path)
         if kind == "array":
-            return self._array_converter(self._converter(schema.get("items") or {}, path + "[]"),
-                                         path)
+            items = schema.get("items") or {}
+            return self._array_converter(self._converter(items, path + "[]"), path,
+                                         _fits(items))
         return _same
 
     # Converters of the kinds whose usual value still needs a check (not just its type): the
@@ -151,6 +152,7 @@ class Conformer:
             if type(v) is str and rfc3339(v):
                 return v
             return self._datetime(v, path)
+        convert.fits_text = rfc3339  # type: ignore[attr-defined]  # inlined by _ObjectPlan
         return convert
 
     def _date_converter(self, path: str) -> Convert:
@@ -169,11 +171,16 @@ class Conformer:
             return self._number(v, path)
         return convert
 
-    def _array_converter(self, item: Convert, path: str) -> Convert:
+    def _array_converter(self, item: Convert, path: str, fits: frozenset[type]) -> Convert:
+        inner = getattr(item, "apply", None)  # items that are objects: their own apply
+
         def convert(v: Any) -> Any:
-            if type(v) is list:
-                return [item(x) if x is not None else None for x in v]
-            return self._array(v, item, path)
+            if type(v) is not list:
+                return self._array(v, item, path)
+            if inner is not None:
+                return [inner(x) if type(x) is dict else item(x) if x is not None else None
+                        for x in v]
+            return [x if x is None or type(x) in fits else item(x) for x in v]
         return convert
 
     def _bad(self, path: str, problem: str, value: Any, result: Any = None) -> Any:
@@ -281,6 +288,7 @@ class Conformer:
                     return self._bad(path, "empty list where an object belongs, set to null", v)
                 return self._bad(path, f"{_kind(v)} where an object belongs, set to null", v)
             return apply(v)
+        convert.apply = apply  # type: ignore[attr-defined]  # inlined by _ObjectPlan
         return convert
 
     def _array(self, v: Any, item: Convert, path: str) -> Any:
@@ -309,9 +317,7 @@ class _ObjectPlan:
                  path: str) -> None:
         self.conformer, self.names, self.known = conformer, names, known
         self.steps, self.keep_extra, self.path = steps, keep_extra, path
-        # By name, for `apply`, which walks the record's own keys: records carry fewer keys
-        # than their schema has properties, and a null needs no look-up at all.
-        self._by_name = {name: (fits, convert) for name, fits, convert in steps}
+        self.apply: Callable[[dict[str, Any]], dict[str, Any]] = self._compile()
 
     @classmethod
     def build(cls, conformer: Conformer, schema: dict[str, Any], known: dict[str, Any],
@@ -325,17 +331,47 @@ class _ObjectPlan:
         return cls(conformer, frozenset(props), frozenset(known.get("properties") or {}),
                    steps, bool(known.get("additionalProperties")), path)
 
-    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
-        # issuperset walks the keys without building a set: the usual record has no extras.
-        if not self.keep_extra and not self.names.issuperset(record):
-            self._drop_extra(record)
-        step = self._by_name.get
-        for name, value in record.items():
-            if value is not None and (found := step(name)) is not None:
-                fits, convert = found
-                if type(value) not in fits:
-                    record[name] = convert(value)  # replaces a value: safe while iterating
-        return record
+    def _compile(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """`apply(record)`, written out for this object's properties and compiled once: one
+        line per property that may need a conversion, its type check inlined, with no loop,
+        look-up table or call for a value that fits. This is the tap's hottest code (every
+        value of every record); the loop over the record's keys it replaced cost a fifth more.
+
+        Values are converted in place (a record keeps its key order), property by property;
+        properties the record lacks or holds null are left alone. Extras go first, as
+        `_drop_extra` says: the usual record has none (`issuperset` checks without building
+        a set)."""
+        scope: dict[str, Any] = {"drop_extra": self._drop_extra,
+                                 "covered": self.names.issuperset}
+        lines = ["def apply(record):"]
+        if not self.keep_extra:
+            lines.append("    if not covered(record): drop_extra(record)")
+        lines.append("    get = record.get")
+        for i, (name, fits, convert) in enumerate(self.steps):
+            key = repr(name)  # a str's repr is its literal
+            scope[f"c{i}"] = convert
+            lines.append(f"    v = get({key})")
+            if (inner := getattr(convert, "apply", None)) is not None:  # an object
+                scope[f"a{i}"] = inner
+                lines += [f"    if type(v) is dict: a{i}(v)",
+                          f"    elif v is not None: record[{key}] = c{i}(v)"]
+                continue
+            if (text := getattr(convert, "fits_text", None)) is not None:  # a date-time
+                scope[f"m{i}"] = text
+                fit = f"type(v) is str and m{i}(v)"
+            elif len(fits) == 1:
+                scope[f"t{i}"] = next(iter(fits))
+                fit = f"type(v) is t{i}"
+            elif fits:
+                scope[f"f{i}"] = fits
+                fit = f"type(v) in f{i}"
+            else:
+                fit = "False"
+            lines.append(f"    if v is not None and not ({fit}): record[{key}] = c{i}(v)")
+        lines.append("    return record")
+        exec(compile("\n".join(lines), f"<conform {self.conformer.stream}:{self.path}>",
+                     "exec"), scope)
+        return cast(Callable[[dict[str, Any]], dict[str, Any]], scope["apply"])
 
     def _drop_extra(self, record: dict[str, Any]) -> None:
         extra = record.keys() - self.names

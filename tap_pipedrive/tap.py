@@ -153,6 +153,7 @@ class TapPipedrive(TapSeam):
         failure: BaseException | None = None
         try:
             run.prefetcher.armed = True
+            performance.settle_heap()
             super().sync_all()
         except BaseException as exc:
             failure = exc

@@ -109,6 +109,18 @@ def test_v2_values_fill_their_columns():
     assert not odd.counts
 
 
+def test_column_names_of_any_text_are_filled():
+    """The v2 flatten is written out as code, one line per field: pinned column names with
+    quotes, backslashes or a newline must stay names, never code."""
+    fields = [field(KEY_A, "Fee", "monetary", parts=("currency",)), field(KEY_B, "Tier")]
+    pins = {KEY_A: "it's \"fee\"\n", KEY_B: "a'); import os; ('"}
+    cols = CustomColumns("deals", plan_columns(fields, set(), pins, False), False, "v2",
+                         OddValues())
+    record = {"custom_fields": {KEY_A: {"value": 1, "currency": "EUR"}, KEY_B: "x"}}
+    assert cols.flatten(record) == {"it's \"fee\"\n": 1, "it's \"fee\"\n_currency": "EUR",
+                                    "a'); import os; ('": "x"}
+
+
 def test_v1_values_are_read_from_top_level_keys():
     fields = [field(KEY_A, "Fee", "monetary", parts=("currency",)),
               field(KEY_B, "Tags", "set", options=((1, "x"), (2, "y"))),

@@ -134,3 +134,18 @@ def test_summary_lines_and_one_warning_per_kind(caplog):
     ]
     assert odd.per_stream() == {"deals": 3}  # the summary table's column (test_progress.py)
     assert OddValues().summary() == [] and OddValues().per_stream() == {}
+
+
+def test_property_names_of_any_text_are_conformed():
+    """Each object's conform is written out as code, one line per property: a name with
+    quotes, backslashes, a newline or other scripts must stay a name, never code."""
+    names = ["it's", 'say "hi"', "back\\slash", "new\nline", "日本語", "a'); import os; ('"]
+    schema = {"type": "object", "properties": {
+        **{n: {"type": ["integer", "null"]} for n in names},
+        "nested": {"type": ["object", "null"], "properties": {
+            n: {"type": ["string", "null"], "format": "date-time"} for n in names}}}}
+    record = {**{n: "7" for n in names},
+              "nested": {n: "2024-01-31 10:20:30" for n in names}}
+    out = Conformer(schema, "s", OddValues()).conform(record)
+    assert out == {**{n: 7 for n in names},
+                   "nested": {n: "2024-01-31T10:20:30Z" for n in names}}
