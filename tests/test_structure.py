@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["tap_pipedrive", "tap_pipedrive.errors", "tap_pipedrive.interrupt",
               "tap_pipedrive.token_costs", "tap_pipedrive.capturefile", "tap_pipedrive.schemas",
               "tap_pipedrive.scrub", "tap_pipedrive.sdk_compat", "tap_pipedrive.inflight",
-              "tap_pipedrive.endpoints"]),
+              "tap_pipedrive.endpoints", "tap_pipedrive.seen"]),
     ("settings", ["tap_pipedrive.config", "tap_pipedrive.inputs", "tap_pipedrive.redact"]),
     ("transport", ["tap_pipedrive.transport", "tap_pipedrive.ratelimit", "tap_pipedrive.page",
                    "tap_pipedrive.conform", "tap_pipedrive.drift", "tap_pipedrive.performance",
