@@ -14,7 +14,7 @@ its own chain, fetched in parallel by worker threads; their pages are emitted in
   are (500 records between its first and last update_time); the rest of the range, from the
   first page's last second to now, is split only if that density says it is worth it: every
   window ends with one partial page, so a stream estimated at P pages gets at most
-  `window_overhead_percent` (2) x P / 100 extra windows (1 for 50-99 pages, 40 for 2,000).
+  `window_overhead_percent` (2) x P / 100 extra chains (1 for 50-99 pages, 40 for 2,000).
   After its first page, the first chain carries on with `updated_until` set to the first edge
   (a v2 cursor holds the sort position only; the filters are the query's).
 - The last window has no `updated_until`: a record edited during the run moves to a time
@@ -96,7 +96,9 @@ def edges(first: float, last: float, now: float, records: int, overhead: float =
     new = PAGE_SIZE / max(high - low, 1.0)
     middle = (old + new) / 2 * gap
     pages = (records + PAGE_SIZE + middle) / PAGE_SIZE
-    chains = min(1 + int(overhead / 100 * pages), MOST_WINDOWS) - 1  # the newest page is one
+    # Each chain ends with a partial page: that is the cost. The newest page is not: it
+    # holds the last window's records, which a single chain would read as a full page too.
+    chains = min(1 + int(overhead / 100 * pages), MOST_WINDOWS - 1)
     if chains < 2:
         return []
     a = (new - old) / (2 * gap)  # records from `last` to last + x: old x + a x^2

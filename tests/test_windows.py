@@ -189,3 +189,13 @@ def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
     for thread in [first, *later]:
         thread.join(5)
     assert order == ["stream 1 window 1", "stream 1 window 3", "stream 2"]
+
+
+def test_two_percent_of_a_hundred_pages_buys_three_chains():
+    """Each chain ends in a partial page (one extra request); the newest page is read as a
+    single chain would read it. So 2 % of ~100 pages is two extra chains, at even counts."""
+    # 500 records per 1,000 s everywhere: ~100 pages from the first page to the newest one
+    cuts = windows.edges(0, 999, 100_499, 500, 2.0, newest=(99_500, 100_499))
+    assert len(cuts) == 2
+    middle = 99_500 - 999
+    assert abs(cuts[0] - (999 + middle / 3)) <= 2 and abs(cuts[1] - (999 + 2 * middle / 3)) <= 2
