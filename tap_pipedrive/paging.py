@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_pipedrive.errors import TapPipedriveError
+
+_T = TypeVar("_T")
 
 PAGE_SIZE = 500  # the largest page Pipedrive serves; fewer calls, fewer tokens
 
@@ -34,33 +36,35 @@ def token_text(token: Any) -> str:
     return f"cursor {text[:40]!r}" + ("..." if len(text) > 40 else "")
 
 
-class _NoRevisits:
-    """Mixed into a paginator: a cursor or offset already used in this walk is a loop
-    (`Revisited`), found before the SDK's own check (the previous token only; then a
-    RuntimeError traceback)."""
+class _Paginator(BaseAPIPaginator[_T]):
+    """The paging of one walk: it stops early when the stream says so (`keep_paging`), and a
+    cursor or offset already used in this walk is a loop (`Revisited`), found before the SDK's
+    own check (the previous token only; then a RuntimeError traceback)."""
 
-    def _checked(self, token: Any) -> Any:
-        pages: dict[Any, int] = self.__dict__.setdefault(
-            "_pages_of", {self.current_value: 1})  # type: ignore[attr-defined]
-        if not isinstance(token, (str, int)) or isinstance(token, bool):
-            return None  # no next page
-        now = self.count  # type: ignore[attr-defined]  # the page just read
-        if token in pages:
-            raise Revisited(token, pages[token], now)
-        pages[token] = now + 1  # the page it leads to
-        return token
-
-
-class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
-    """v2 cursor paging (`additional_data.next_cursor`); stops early when the stream says so."""
-
-    def __init__(self, keep_paging: Callable[[], bool]) -> None:
-        super().__init__(None)
+    def __init__(self, start_value: _T, keep_paging: Callable[[], bool]) -> None:
+        super().__init__(start_value)
         self.keep_paging = keep_paging
+        self._pages_of: dict[Any, int] = {start_value: 1}  # token -> the page it leads to
 
     @override
     def has_more(self, response: requests.Response) -> bool:
         return self.keep_paging()
+
+    def _checked(self, token: Any) -> Any:
+        if not isinstance(token, (str, int)) or isinstance(token, bool):
+            return None  # no next page
+        now = self.count  # the page just read
+        if token in self._pages_of:
+            raise Revisited(token, self._pages_of[token], now)
+        self._pages_of[token] = now + 1
+        return token
+
+
+class CursorPaginator(_Paginator[str | None]):
+    """v2 cursor paging (`additional_data.next_cursor`)."""
+
+    def __init__(self, keep_paging: Callable[[], bool]) -> None:
+        super().__init__(None, keep_paging)
 
     @override
     def get_next(self, response: requests.Response) -> str | None:
@@ -68,20 +72,15 @@ class CursorPaginator(_NoRevisits, BaseAPIPaginator[str | None]):
         return self._checked(cursor if isinstance(cursor, (str, int)) else None)
 
 
-class V1OffsetPaginator(_NoRevisits, BaseAPIPaginator[int]):
+class V1OffsetPaginator(_Paginator[int]):
     """v1 offset paging: `start`/`limit`. Whether more exist is in `additional_data.pagination`
     (most endpoints), in `additional_data` itself (leads, deal participants), or nowhere
     (mail threads: then a full page means there may be more)."""
 
     def __init__(self, page_size: int = PAGE_SIZE,
                  keep_paging: Callable[[], bool] = lambda: True) -> None:
-        super().__init__(0)
+        super().__init__(0, keep_paging)
         self.page_size = page_size
-        self.keep_paging = keep_paging
-
-    @override
-    def has_more(self, response: requests.Response) -> bool:
-        return self.keep_paging()
 
     @override
     def get_next(self, response: requests.Response) -> int | None:
