@@ -19,7 +19,7 @@ from typing_extensions import override
 from tap_pipedrive import drift, page, schemas
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.paging import PAGE_SIZE, CursorPaginator, PagingLoop, V1OffsetPaginator
-from tap_pipedrive.request import RESUME, ConnectionFailed, RequestStream, _connection_problem
+from tap_pipedrive.request import RESUME, ConnectionFailed, RequestStream
 from tap_pipedrive.sdk_compat import selected_schema
 from tap_pipedrive.seen import SeenKeys
 
@@ -162,9 +162,7 @@ class PipedriveStream(RequestStream):
         except Exception as exc:
             self.write_state_now()  # the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
-                raise ConnectionFailed(
-                    f"{_connection_problem(exc)} on GET {self.path} (gave up after "
-                    f"{self.backoff_max_tries() - 1} retries; {RESUME})") from None
+                raise self.retries_spent(exc) from None
             if isinstance(exc, page.BadBody):  # read once the envelope was found sound
                 raise ConnectionFailed(f"Pipedrive answered GET {self.path} {exc}; "
                                        f"{RESUME}") from None

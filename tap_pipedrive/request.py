@@ -144,9 +144,12 @@ class RequestStream(RESTStreamSeam):
         other threads stop now (ratelimit.unreachable) rather than retry the same outage."""
         exc = details.get("exception")
         if isinstance(exc, requests.exceptions.ConnectionError):
-            self.run.rate_limiter.unreachable(ConnectionFailed(
-                f"{_connection_problem(exc)} on GET {self.path} (gave up after "
-                f"{self.backoff_max_tries() - 1} retries; {RESUME})"))
+            self.run.rate_limiter.unreachable(self.retries_spent(exc))
+
+    def retries_spent(self, exc: requests.RequestException) -> ConnectionFailed:
+        """The one line for a request whose retries are spent."""
+        return ConnectionFailed(f"{_connection_problem(exc)} on GET {self.path} (gave up after "
+                                f"{self.backoff_max_tries() - 1} retries; {RESUME})")
 
     @override
     def backoff_max_tries(self) -> int:
