@@ -20,7 +20,9 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
+
+from tap_pipedrive.codegen import RecordFunction, record_function
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -317,7 +319,7 @@ class _ObjectPlan:
                  path: str) -> None:
         self.conformer, self.names, self.known = conformer, names, known
         self.steps, self.keep_extra, self.path = steps, keep_extra, path
-        self.apply: Callable[[dict[str, Any]], dict[str, Any]] = self._compile()
+        self.apply: RecordFunction = self._compile()
 
     @classmethod
     def build(cls, conformer: Conformer, schema: dict[str, Any], known: dict[str, Any],
@@ -331,7 +333,7 @@ class _ObjectPlan:
         return cls(conformer, frozenset(props), frozenset(known.get("properties") or {}),
                    steps, bool(known.get("additionalProperties")), path)
 
-    def _compile(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def _compile(self) -> RecordFunction:
         """`apply(record)`, written out for this object's properties and compiled once: one
         line per property that may need a conversion, its type check inlined, with no loop,
         look-up table or call for a value that fits. This is the tap's hottest code (every
@@ -348,7 +350,7 @@ class _ObjectPlan:
             lines.append("    if not covered(record): drop_extra(record)")
         lines.append("    get = record.get")
         for i, (name, fits, convert) in enumerate(self.steps):
-            key = repr(name)  # a str's repr is its literal
+            key = repr(name)  # a literal (codegen.py)
             scope[f"c{i}"] = convert
             lines.append(f"    v = get({key})")
             if (inner := getattr(convert, "apply", None)) is not None:  # an object
@@ -369,9 +371,8 @@ class _ObjectPlan:
                 fit = "False"
             lines.append(f"    if v is not None and not ({fit}): record[{key}] = c{i}(v)")
         lines.append("    return record")
-        exec(compile("\n".join(lines), f"<conform {self.conformer.stream}:{self.path}>",
-                     "exec"), scope)
-        return cast(Callable[[dict[str, Any]], dict[str, Any]], scope["apply"])
+        return record_function("apply", lines, scope,
+                               f"<conform {self.conformer.stream}:{self.path}>")
 
     def _drop_extra(self, record: dict[str, Any]) -> None:
         extra = record.keys() - self.names

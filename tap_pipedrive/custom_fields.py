@@ -29,12 +29,13 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+from tap_pipedrive.codegen import RecordFunction, record_function
 from tap_pipedrive.conform import OddValues
 from tap_pipedrive.errors import AuthError, ConfigError, TapPipedriveError
 
@@ -295,7 +296,7 @@ class CustomColumns:
     _plans: list[_FieldPlan] = field(default_factory=list)
     _keys: frozenset[str] = frozenset()  # keys (and v1 part keys) the metadata describes
     _unlisted: set[str] = field(default_factory=set)  # keys without metadata, logged once
-    _flatten_v2: Callable[[dict[str, Any]], dict[str, Any]] = field(init=False)
+    _flatten_v2: RecordFunction = field(init=False)
 
     def __post_init__(self) -> None:
         for key, cols in self.columns.items():
@@ -331,7 +332,7 @@ class CustomColumns:
             return self._flatten_v1(record)
         return self._flatten_v2(record)
 
-    def _compile_v2(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def _compile_v2(self) -> RecordFunction:
         """`flatten` of v2 records (`custom_fields: {key: value}`), written out for this
         stream's fields and compiled once: one line per field with one column and a plain
         value (most fields), a call to its plan for the others. It runs for every record,
@@ -343,7 +344,7 @@ class CustomColumns:
                  "    if type(values) is not dict: values = values_of(values)",
                  "    get = values.get"]
         for i, plan in enumerate(self._plans):
-            key = repr(plan.key)  # a str's repr is its literal
+            key = repr(plan.key)  # a literal (codegen.py)
             if plan.simple and plan.convert is None:
                 lines.append(f"    record[{plan.main!r}] = get({key})")
                 continue
@@ -369,8 +370,7 @@ class CustomColumns:
             lines += ["    else:", *main("v", "        ")]
             lines += [f"        record[{c!r}] = get({v1!r})" for _, c, v1 in plan.parts]
         lines += ["    if not covered(values): rest(record, values)", "    return record"]
-        exec(compile("\n".join(lines), f"<flatten {self.stream}>", "exec"), scope)
-        return cast(Callable[[dict[str, Any]], dict[str, Any]], scope["flatten"])
+        return record_function("flatten", lines, scope, f"<flatten {self.stream}>")
 
     def _values(self, values: Any) -> dict[str, Any]:
         """`custom_fields` that is not a plain dict: a dict all the same, or nothing."""
