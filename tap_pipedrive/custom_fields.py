@@ -484,7 +484,7 @@ class CustomFieldRegistry:
         no credentials to list streams); then the catalog has no custom columns, and says so."""
         if self._available is None:
             self._available = True
-            if not getattr(self.run, "config_validated", True):
+            if not self.run.config_validated:
                 try:
                     self.run.api_base  # noqa: B018 - raises without usable settings
                     self.run.connection  # noqa: B018
@@ -539,7 +539,7 @@ class CustomFieldRegistry:
         try:
             items = self.items(source)
         except AuthError as exc:  # e.g. an expired OAuth token discovery may not refresh
-            if getattr(self.run, "config_validated", True):
+            if self.run.config_validated:
                 raise
             self._unusable(exc)
             return None
