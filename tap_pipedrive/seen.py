@@ -39,11 +39,10 @@ class SeenKeys:
 
     def _grow(self, byte: int) -> bool:
         """Make the bitmap hold `byte` if it stays cheaper than a set of the keys read."""
-        size = max(byte + 1, 2 * len(self._bits))
-        if size > max(_BITMAP_FREE_BYTES, _SET_BYTES_PER_KEY * (self._count + 1)):
-            size = byte + 1
-            if size > max(_BITMAP_FREE_BYTES, _SET_BYTES_PER_KEY * (self._count + 1)):
-                return False
+        most = max(_BITMAP_FREE_BYTES, _SET_BYTES_PER_KEY * (self._count + 1))
+        if byte >= most:
+            return False
+        size = min(max(byte + 1, 2 * len(self._bits)), most)  # doubling: few copies
         self._bits.extend(bytes(size - len(self._bits)))
         return True
 
