@@ -55,9 +55,10 @@ def settings() -> list[th.Property]:
         th.Property(
             "window_overhead_percent", th.NumberType(minimum=0), default=windows.OVERHEAD,
             description="A backfill of deals, archived deals, persons, organizations or "
-            "activities is read in time windows fetched in parallel; each window costs one "
-            "partial page. At most this many extra requests, in percent of the stream's "
-            "pages (estimated from its first page), are spent on them; 0: no windows.",
+            "activities is read in time windows, each from both ends at once, in parallel; "
+            "each window after a stream's first costs one partial page. At most this many "
+            "extra requests, in percent of the windowed streams' pages (estimated from their "
+            "first and newest pages), are spent on them; 0: no windows.",
         ),
     ]
 
@@ -103,10 +104,14 @@ class _Walk:
         self._pages.append(item)
         self.unread += item[2]
 
-    def pop(self) -> tuple[requests.Response, int, int] | None:
+    @property
+    def pending(self) -> bool:
+        return bool(self._pages)
+
+    def pop(self, last: bool = False) -> tuple[requests.Response, int, int] | None:
         if not self._pages:
             return None
-        item = self._pages.popleft()
+        item = self._pages.pop() if last else self._pages.popleft()
         self.unread -= item[2]
         return item
 
@@ -132,11 +137,14 @@ class _Shelf:
         self._cond = threading.Condition()
         self._stop = stop
         self.head: _Walk | None = None
+        self._whole: _Walk | None = None
         self.unread = 0
 
     def make_room(self, walk: _Walk, size: int) -> bool:
         with self._cond:
             while not self._stop.is_set():
+                if walk is self._whole:
+                    return True
                 own_room = walk.unread == 0 or walk.unread + size <= SPOOL_LIMIT
                 shared_room = self.unread == 0 or self.unread + size <= SPOOL_LIMIT
                 if own_room and (shared_room or walk is self.head):
@@ -155,16 +163,22 @@ class _Shelf:
             walk.outcome = how
             self._cond.notify_all()
 
-    def take(self, walk: _Walk) -> Iterator[requests.Response]:
-        """The walk's pages in order, waiting for each; then its end (an error is raised)."""
+    def take(self, walk: _Walk, last_first: bool = False) -> Iterator[requests.Response]:
+        """The walk's pages in order, waiting for each; then its end (an error is raised).
+        `last_first`: all of them once the walk has ended, the last fetched first (windows.py
+        turns a chain sorted newest first around); such a walk is never made to wait for
+        room, since nothing of it is read before its end."""
         with self._cond:
             self.head = walk
+            if last_first:
+                self._whole = walk
             self._cond.notify_all()
         try:
             while True:
                 with self._cond:
-                    while (item := walk.pop()) is None and walk.outcome is None:
+                    while walk.outcome is None and (last_first or not walk.pending):
                         self._cond.wait()
+                    item = walk.pop(last_first)
                     if item is not None:
                         self.unread -= item[2]
                         self._cond.notify_all()
@@ -211,13 +225,15 @@ class Prefetcher:
         order = list(first.run.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
+        overhead = first.config.get("window_overhead_percent")
+        budget = windows.Budget(windows.OVERHEAD if overhead is None else float(overhead))
         for place, stream in enumerate(filter(_walkable, later)):
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
             walk: Any = _Walk(stream, self._shelf)
             if windows.applies(stream):  # a backfill may be read in time windows
                 walk = windows.WindowedWalk(stream, self._shelf, self.parallel, place,
-                                            lambda s: _Walk(s, self._shelf))
+                                            lambda s: _Walk(s, self._shelf), budget)
                 self._windowed.append(walk)
             self._walks[stream.name] = walk
             self._pool.submit(_placed, place, walk.run)

@@ -3,34 +3,49 @@
 A stream's pages are a chain (each cursor is in the page before it), so one stream alone is
 read one round trip at a time. For the streams whose endpoint filters on both ends of
 update_time (`updated_since` inclusive, `updated_until` exclusive: v2 deals, archived deals,
-persons, organizations, activities), the range still to read is cut into time windows, each
-its own chain, fetched in parallel by worker threads; their pages are emitted in window order.
+persons, organizations, activities), the range still to read is cut into ranges, and each
+range is read from both ends at once: a chain sorted oldest first from its start, a chain
+sorted newest first from its end. They stop where they meet, wherever that is, so the two
+always share the work evenly, whatever the records' spread.
 
-- Same output as one chain: the stream is sorted by update_time, the windows are adjacent
-  half-open ranges [edge, next edge) in whole seconds, so window after window is the same
+- Same output as one chain: the stream is sorted by update_time and id (the sort key of a v2
+  cursor). Chains are emitted in order (a range's ascending chain as it comes, then its
+  descending one turned oldest first, then the next range), each record once: those at or
+  below the last key emitted are left out (read twice where two chains meet). So the same
   records in the same order, with the same STATE messages and bookmarks (the main thread
-  emits; only it touches state).
-- The first window is the stream's usual chain. Its first page tells how dense the records
-  are (500 records between its first and last update_time); the rest of the range, from the
-  first page's last second to now, is split only if that density says it is worth it: every
-  window ends with one partial page, so a stream estimated at P pages gets at most
-  `window_overhead_percent` (2) x P / 100 extra chains (1 for 50-99 pages, 40 for 2,000).
-  After its first page, the first chain carries on with `updated_until` set to the first edge
-  (a v2 cursor holds the sort position only; the filters are the query's).
-- The last window has no `updated_until`: a record edited during the run moves to a time
-  after the run began, which is in it. If that window was read before the edit, every
-  bookmark of the run is older than the edit, so the next run reads it: nothing is lost
-  (the same holds for a run stopped or killed on the way).
+  emits; only it touches state). Ranges are adjacent half-open [edge, next edge), in whole
+  seconds.
+- Each request's bounds are set just before it is sent (a v2 cursor holds the sort position
+  only; the filters are the query's), from what the other chain of its range has read: the
+  ascending chain up to the descending one's lowest second, the descending one down to the
+  ascending one's highest. The descending chain stops once about two pages are left between
+  them, and the ascending one reads those (two pages crossing would waste a request).
+- Cost: where two chains meet there is one partial page, as a single chain ends with one,
+  so a stream's first range costs no request, unless the records of the meeting second,
+  read by both chains, make that page overflow (see Budget). Each further range costs at
+  most one partial page, paid from `window_overhead_percent` (2) of the pages of the run's
+  windowed streams (Budget); at most `max_parallel_requests` / 2 ranges at first.
+- Where: the first page tells how dense the records are at the start, the newest page (the
+  first page of the last descending chain: it costs nothing) how dense they are now; the
+  edges split the records estimated between them evenly. As the guess may be wrong, when
+  two chains are free (a range met early) the range with the most left is split in two at
+  its estimated middle, while the budget lasts.
+- No chain reads above the newest page: a record edited during the run moves to a time
+  after that page was read, and every bookmark of the run is older than that (each is a
+  record's time, all at or below that page): the next run reads it. Nothing is lost, nor on
+  a run stopped or killed on the way.
 - Products has `updated_since` but no `updated_until`: it is one chain, fetched ahead of the
   records being emitted (prefetch.py), never windowed.
 
 At most `max_parallel_requests` requests are in flight, all through the one rate limiter,
-windows of earlier streams first (inflight.py); fetched pages wait in prefetch.py's spool.
+chains of earlier streams and ranges first (inflight.py); fetched pages wait in
+prefetch.py's spool.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,10 +62,25 @@ if TYPE_CHECKING:
 
     from tap_pipedrive.client import PipedriveStream
 
-OVERHEAD = 2.0  # percent: extra requests (one partial page per window) per page read
-MOST_WINDOWS = 64
-PROBE_AT = 0.2  # windows the first page's density must promise before the newest is read
+OVERHEAD = 2.0  # percent: extra requests (one partial page per range after the first)
+MOST_RANGES = 32
+PROBE_AT = 0.1  # windows the first page must promise before the newest page is asked for
+LEAVE = 2 * PAGE_SIZE  # records left between two chains when the descending one stops
+STEAL = 4 * PAGE_SIZE  # records left in a range worth splitting it for two free chains
+DOWN_SPOOL = 128 * 2**20  # bytes a descending chain spools at most (~120 pages of deals)
+NEWEST_FIRST = {"sort_direction": "desc"}
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+
+Key = tuple[float, float]  # (update_time in epoch seconds, id): the order of the stream
+BELOW = -math.inf  # Key (t, BELOW): before every record of second t
+
+
+class _Stamp(msgspec.Struct):
+    id: Any = None
+    update_time: Any = None
+
+
+_STAMPS = msgspec.json.Decoder(list[_Stamp])
 
 
 def applies(stream: Any) -> bool:
@@ -71,74 +101,277 @@ def _epoch(value: Any) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def worth_asking(first: float, last: float, now: float, records: int,
-                 overhead: float = OVERHEAD) -> bool:
-    """Whether the first page (`records` updated between `first` and `last`) says the stream
-    may be long enough for windows: then the newest page is asked for (it is the last
-    window, so it costs no more than a window does)."""
-    pages = records / PAGE_SIZE * (now - first) / max(last - first, 1.0)
-    return overhead / 100 * pages >= PROBE_AT
+def _key(item: _Stamp) -> Key | None:
+    moment = _epoch(item.update_time)
+    if moment is None or not isinstance(item.id, int) or isinstance(item.id, bool):
+        return None
+    return (moment, float(item.id))
 
 
-def edges(first: float, last: float, now: float, records: int, overhead: float = OVERHEAD,
-          newest: tuple[float, float] = (0.0, 0.0)) -> list[int]:
-    """Where windows after the first begin (epoch seconds, ascending), between the first
-    page (`records` updated between `first` and `last`) and the newest page (500 updated
-    between `newest`); [] when one chain up to the newest page is best. The density is taken
-    to change linearly from the first page's to the newest page's; the windows hold about
-    as many records each, and at most `overhead` percent of the estimated pages are spent
-    on their partial pages."""
-    low, high = newest
-    gap = low - last
-    if gap <= 2:
-        return []
-    old = records / max(last - first, 1.0)  # records per second, at each end
-    new = PAGE_SIZE / max(high - low, 1.0)
-    middle = (old + new) / 2 * gap
-    pages = (records + PAGE_SIZE + middle) / PAGE_SIZE
-    # Each chain ends with a partial page: that is the cost. The newest page is not: it
-    # holds the last window's records, which a single chain would read as a full page too.
-    chains = min(1 + int(overhead / 100 * pages), MOST_WINDOWS - 1)
-    if chains < 2:
-        return []
-    a = (new - old) / (2 * gap)  # records from `last` to last + x: old x + a x^2
-    cuts = set()
-    for i in range(1, chains):
-        target = middle * i / chains
-        x = target / old if abs(a) < 1e-12 else (-old + math.sqrt(old * old + 4 * a * target)) / (
-            2 * a)
-        cuts.add(math.floor(last + x) + 1)
-    return sorted(c for c in cuts if last < c <= low)
+def keys(raw: Any) -> list[Key] | None:
+    """The sort keys of a page's records (its raw `data`); None if one has none."""
+    try:
+        found = [_key(item) for item in _STAMPS.decode(raw)]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return None if None in found else found  # type: ignore[return-value]
 
 
-def newest_window(response: requests.Response, since: int) -> requests.Response:
-    """The newest page (sorted newest first) as the last window's page: its records updated
-    at `since` or later, oldest first, each record's bytes as they came."""
+class Budget:
+    """The extra requests a run may spend on ranges, shared by its streams: each windowed
+    stream earns `overhead` percent of its estimated pages; each range after a stream's
+    first costs one (the partial page where its two chains meet). The first costs what one
+    chain's last partial page does, unless the records of the second where its chains meet,
+    read by both, make that page overflow: 2.5 % of runs, with 25 records a second (with
+    counts a multiple of 500, as the sandbox's, every time)."""
+
+    def __init__(self, overhead: float) -> None:
+        self._lock = threading.Lock()
+        self.overhead = overhead
+        self._credit = 0.0
+
+    def earn(self, pages: float) -> None:
+        with self._lock:
+            self._credit += self.overhead / 100 * pages
+
+    def spend(self, most: int) -> int:
+        """Ranges paid for: as many as the credit buys, up to `most`."""
+        with self._lock:
+            count = max(0, min(most, int(self._credit)))
+            self._credit -= count
+            return count
+
+    def earn_back(self, ranges: int) -> None:
+        with self._lock:
+            self._credit += ranges
+
+
+class Spread:
+    """How many records were updated when, estimated from the first page (`records` updated
+    between `first` and `last`) and the newest page (`newest_records` between `low` and
+    `high`): the density is taken to change linearly from the one to the other."""
+
+    def __init__(self, first: float, last: float, records: int, low: float, high: float,
+                 newest_records: int = PAGE_SIZE) -> None:
+        self.last, self.low, self.records = last, low, records
+        self.gap = max(low - last, 0.0)
+        self.old = records / max(last - first, 1.0)  # records per second, at each end
+        new = newest_records / max(high - low, 1.0)
+        self.slope = (new - self.old) / (2 * self.gap) if self.gap else 0.0
+        self.total = self.before(low) + newest_records
+
+    @property
+    def pages(self) -> float:
+        return self.total / PAGE_SIZE
+
+    def before(self, t: float) -> float:
+        """Records updated before second t, for last < t <= low."""
+        x = min(max(t - self.last, 0.0), self.gap)
+        return self.records + self.old * x + self.slope * x * x
+
+    def halfway(self) -> int:
+        """The second that halves the records between the two pages."""
+        return self._second(self.records + (self.before(self.low) - self.records) / 2)
+
+    def _second(self, target: float) -> int:
+        """The first second after `last` with `target` records below it."""
+        lo, hi = math.floor(self.last) + 1, math.floor(self.low)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if self.before(mid) < target else (lo, mid)
+        return lo
+
+    def edges(self, count: int) -> list[int]:
+        """Where ranges after the first begin (epoch seconds, ascending, in (last, low]) so
+        that `count` ranges hold about as many records each."""
+        if count < 2 or self.gap <= 2:
+            return []
+        return sorted({self._second(self.total * i / count) for i in range(1, count)})
+
+
+def after(response: requests.Response, last: Key) -> tuple[requests.Response | None, Key]:
+    """The page's records after `last` (the last key emitted), oldest first (a descending
+    chain's page is turned around), each record's bytes as they came; and the new last key.
+    None if none is left. Pages of one chain (no sort keys) are passed as they are."""
+    ends: tuple[Key, Key] | None = getattr(response, "sort_ends", None)
+    descending = getattr(response, "descending", False)
+    if ends is None:  # a descending page without keys: read by the ascending chain instead
+        return (None if descending else response), last
+    low, high = ends
+    if not descending and low > last:
+        return response, max(last, high)  # nothing read twice: the page as it came
     document = response.page  # type: ignore[attr-defined]
-    keep = [raw for raw, record in zip(_RAW_LIST.decode(document.envelope.data),
-                                       document.data(), strict=True)
-            if (_epoch(record.get("update_time")) or 0) >= since]
+    found = keys(document.envelope.data) or []
+    keep = [raw for raw, key in zip(_RAW_LIST.decode(document.envelope.data), found,
+                                    strict=True) if key > last]
+    if not keep:
+        return None, last
+    if descending:
+        keep.reverse()
     body = b'{"success":true,"data":[%s],"additional_data":{"next_cursor":null}}' % b",".join(
-        bytes(raw) for raw in reversed(keep))
+        bytes(raw) for raw in keep)
     copy = page.without_body(response)
     page.attach(copy, body)
-    return copy
+    return copy, max(last, high)
+
+
+def _mark(response: requests.Response, found: list[Key] | None, descending: bool) -> None:
+    """What `after` needs of a page, kept with it while it waits: its lowest and highest
+    key (not all 500: a spooled page holds no more than its headers)."""
+    response.sort_ends = (min(found), max(found)) if found else None  # type: ignore[attr-defined]
+    response.descending = descending  # type: ignore[attr-defined]
+
+
+class Range:
+    """[lo, hi) of a stream (epoch seconds; None: open), read by an ascending chain and a
+    descending one at once. What each has read is a prefix and a suffix of the range; they
+    meet when the two cover it. The ranges of a stream share one lock (a range may be split
+    while its chains read, WindowedWalk._steal)."""
+
+    def __init__(self, lock: threading.RLock, lo: float | None, hi: float | None) -> None:
+        self.lock = lock
+        self.lo, self.hi = lo, hi
+        self.up: Key = (-math.inf if lo is None else lo, BELOW)  # read: every key <= up
+        self.down: Key = (math.inf if hi is None else hi, BELOW)  # read: every key >= down
+        self.discard_down = False  # the descending chain's pages are not used
+        self.ends: list[tuple[float, float, int] | None] = [None, None]  # latest pages
+
+    @property
+    def met(self) -> bool:
+        return self.up >= self.down
+
+    def until(self) -> str | None:
+        """The ascending chain's next `updated_until`: through the descending one's second."""
+        with self.lock:
+            t, id_ = self.down
+            if math.isinf(t):
+                return None
+            return stamp(t if id_ == BELOW else math.floor(t) + 1)
+
+    def since(self) -> str | None:
+        with self.lock:
+            t = self.up[0]
+            return None if math.isinf(t) else stamp(math.floor(t))
+
+    def climbed(self, found: list[Key] | None, ended: str | bool | None) -> None:
+        """The ascending chain read a page (`found`: its keys); `ended`: its last page, asked
+        with that `updated_until` (False: more pages follow)."""
+        with self.lock:
+            if found:
+                self.up = max(self.up, found[-1])
+                self.ends[0] = (found[0][0], found[-1][0], len(found))
+            if ended is not False:
+                end = math.inf if ended is None else _epoch(ended)
+                self.up = max(self.up, (end or 0.0, BELOW))
+
+    def descended(self, found: list[Key] | None, ended: str | bool | None) -> bool:
+        """The descending chain read a page; whether it goes on (`ended`: as `climbed`)."""
+        with self.lock:
+            if found is None:  # keys unknown: the ascending chain reads the whole range
+                if self.met:
+                    return False  # it has: this page is not used (windows.after)
+                self.discard_down = True
+                self.down = (math.inf if self.hi is None else self.hi, BELOW)
+                return False
+            if found:
+                self.down = min(self.down, found[-1])
+                self.ends[1] = (found[-1][0], found[0][0], len(found))
+            if ended is not False:
+                start = -math.inf if ended is None else _epoch(ended)
+                self.down = min(self.down, (start or 0.0, BELOW))
+                return False
+            left = self.left()
+            return not self.met and (left is None or left >= LEAVE)
+
+    def spread(self) -> Spread | None:
+        """The records between the two chains, from their latest pages (None: not known)."""
+        up, down = self.ends
+        if self.met or up is None or down is None or self.discard_down:
+            return None
+        return Spread(up[0], max(up[1], self.up[0]), up[2], min(down[0], self.down[0]),
+                      down[1], down[2])
+
+    def left(self) -> float | None:
+        """Records estimated between the two chains (None: not known yet)."""
+        spread = self.spread()
+        if spread is None:
+            return 0.0 if self.met else None
+        return spread.total - spread.records - self.ends[1][2]  # type: ignore[index]
+
+
+class Chain:
+    """One chain of a range: its walk (the spooled pages), its bounds and direction."""
+
+    def __init__(self, walk: Any, span: Range, descending: bool,
+                 bounds: dict[str, str | None], on_page: Callable[[], None]) -> None:
+        self.walk, self.range, self.descending, self.bounds = walk, span, descending, bounds
+        self._on_page = on_page
+
+    def pages(self, pages: Iterator[requests.Response],
+              read: requests.Response | None = None) -> Iterator[requests.Response]:
+        """`pages` (asked with `bounds`), each request's bounds set from the other chain's
+        progress just before it is sent; ends where the two chains meet. `read`: its first
+        page, read already (whatever the other chain has read since, it is kept: the range
+        counts it as read). Each page carries the ends of its records' sort keys (`_mark`),
+        read here, in the worker."""
+        try:
+            while read is not None or not self.range.met:
+                asked = self._aim()
+                response, read = (next(pages, None), None) if read is None else (read, None)
+                if response is None:  # the last page was read: to the bound it was asked with
+                    self._saw([], asked)
+                    return
+                found = keys(response.page.envelope.data)  # type: ignore[attr-defined]
+                _mark(response, found, self.descending)
+                more = bool(response.page.additional.get("next_cursor"))  # type: ignore[attr-defined]
+                goes_on = self._saw(found, False if more else asked)
+                if self.descending and self.walk.unread > DOWN_SPOOL:
+                    goes_on = False  # its pages wait on disk to its end: the other reads on
+                self._on_page()
+                yield response
+                if not (more and goes_on):
+                    return
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    def _aim(self) -> str | None:
+        """Set the next request's bound from the other chain's progress; that bound."""
+        with self.range.lock:
+            if self.descending:
+                since = self.range.since() or self.bounds.get("updated_since")
+                self.bounds["updated_since"] = since
+                return since
+            self.bounds["updated_until"] = until = self.range.until()
+            return until
+
+    def _saw(self, found: list[Key] | None, ended: str | bool | None) -> bool:
+        with self.range.lock:
+            if self.descending:
+                return self.range.descended(found, ended)
+            self.range.climbed(found, ended)
+            return True
 
 
 class WindowedWalk:
-    """One stream's pages from several windows; the walk interface of prefetch.py (`run` in a
+    """One stream's pages from several chains; the walk interface of prefetch.py (`run` in a
     worker, `take` in the main thread, `close`). `make_walk` builds a prefetch walk, which
     spools one chain's pages."""
 
     def __init__(self, stream: PipedriveStream, shelf: Any, parallel: int, place: int,
-                 make_walk: Callable[[Any], Any]) -> None:
+                 make_walk: Callable[[Any], Any], budget: Budget) -> None:
         self.stream = stream
+        self._budget = budget
         self._shelf = shelf
         self._parallel = parallel
         self._place = place
         self._make_walk = make_walk
         self.head = make_walk(stream)
-        self.windows: list[tuple[Any, dict[str, str | None]]] = []  # after the head, in order
+        self.chains: list[Chain] = []  # the head's own first, in emission order
+        self._lock = threading.RLock()  # the chains, their ranges, what is left to spend
+        self._reading = 0  # chains reading now
+        self._closed = False
         self._runner: ThreadPoolExecutor | None = None
 
     def run(self) -> None:
@@ -147,82 +380,170 @@ class WindowedWalk:
             "updated_since": stamp(start.timestamp()) if start else None,
             "updated_until": None,
         }
-        self.head.run(self._head_pages(bounds))
+        self.head.run(self._head_pages(bounds, start.timestamp() if start else None))
 
-    def _head_pages(self, bounds: dict[str, str | None]) -> Iterator[requests.Response]:
-        for n, response in enumerate(self.stream.iter_pages({WINDOW: bounds})):
-            yield response
-            if n == 0:  # before the next request, which then stops at the first edge
-                self._split(response, bounds)
+    def _head_pages(self, bounds: dict[str, str | None],
+                    start: float | None) -> Iterator[requests.Response]:
+        pages = self.stream.iter_pages({WINDOW: bounds})
+        first = next(pages, None)
+        if first is None:
+            return
+        found = keys(first.page.envelope.data)  # type: ignore[attr-defined]
+        _mark(first, found, False)
+        yield first
+        head = self._split(first, found, bounds, start)
+        if head is None:
+            yield from pages  # one chain
+            return
+        yield from head.pages(pages)
+        self._ended(head)
 
-    def _split(self, response: requests.Response, bounds: dict[str, str | None]) -> None:
+    def _split(self, response: requests.Response, found: list[Key] | None,
+               bounds: dict[str, str | None], start: float | None) -> Chain | None:
+        """After the first page: the ranges and their chains, or None for one chain."""
         first_page = response.page  # type: ignore[attr-defined]
         if not first_page.additional.get("next_cursor"):
-            return
-        records = first_page.data()
-        if not isinstance(records, list) or not records:
-            return
-        first = _epoch(records[0].get("update_time"))
-        last = _epoch(records[-1].get("update_time"))
-        if first is None or last is None:
-            return
-        overhead = self.stream.config.get("window_overhead_percent")
-        overhead = OVERHEAD if overhead is None else float(overhead)
-        now = time.time()
-        if not worth_asking(first, last, now, len(records), overhead):
-            return
-        pages = self.stream.iter_pages({WINDOW: {**bounds, "sort_direction": "desc"}})
-        newest = next(iter(pages))
-        pages.close()  # type: ignore[attr-defined]
-        top = newest.page.data()  # type: ignore[attr-defined]
-        if not isinstance(top, list) or not top:
-            return
-        low, high = _epoch(top[-1].get("update_time")), _epoch(top[0].get("update_time"))
-        if low is None or high is None or low <= last:
-            return  # the newest page reaches back to the first: one chain reads the rest
-        final = math.floor(low) + 1  # the last window: the newest page's records from here
-        cuts = [c for c in edges(first, last, now, len(records), overhead, (low, high))
-                if c < final] + [final]
-        bounds["updated_until"] = stamp(cuts[0])
-        for i, lo in enumerate(cuts):
-            hi = stamp(cuts[i + 1]) if i + 1 < len(cuts) else None
-            self.windows.append((self._make_walk(self.stream),
-                                 {"updated_since": stamp(lo), "updated_until": hi}))
-        self.stream.logger.info("%s: reading %d time windows in parallel (from %s)",
-                                self.stream.name, len(cuts) + 1, stamp(cuts[0]))
-        last_walk = self.windows[-1][0]
-        last_walk.run(iter([newest_window(newest, final)]))  # read already: spooled now
-        if len(self.windows) == 1:
-            return
-        chains = self.windows[:-1]
-        self._runner = ThreadPoolExecutor(min(max(self._parallel - 1, 1), len(chains)),
+            return None
+        if not found or self._parallel < 2:
+            return None
+        first, last = found[0][0], found[-1][0]
+        # The first page's density (in a growing account, below the average) must promise
+        # a tenth of a window before the newest page is asked for: not for a few pages.
+        guess = len(found) / PAGE_SIZE * (time.time() - first) / max(last - first, 1.0)
+        if guess * self._budget.overhead / 100 < PROBE_AT:
+            return None
+        newest_bounds = {**bounds, **NEWEST_FIRST}
+        newest_pages = self.stream.iter_pages({WINDOW: newest_bounds})
+        try:
+            newest = next(iter(newest_pages))
+        except Exception as exc:  # a lasting fault: the stream's own chain meets it again
+            self.stream.logger.warning("%s: the newest page could not be read (%s); one chain "
+                                       "reads the stream", self.stream.name, exc)
+            return None
+        top = keys(newest.page.envelope.data)  # type: ignore[attr-defined]
+        if not top:
+            newest_pages.close()  # type: ignore[attr-defined]
+            return None
+        spread = Spread(first, last, len(found), top[-1][0], top[0][0], len(top))
+        self._budget.earn(spread.pages)
+        count = 1 + self._budget.spend(min(self._parallel // 2, MOST_RANGES) - 1)
+        cuts = spread.edges(count)
+        self._budget.earn_back(count - 1 - len(cuts))  # edges closer than a second
+        spans = [Range(self._lock, lo, hi)
+                 for lo, hi in zip([start, *cuts], [*cuts, None], strict=True)]
+        spans[0].climbed(found, False)
+        spans[-1].descended(top, False)  # no chain reads above the newest page (see above)
+        head = self._chain(spans[0], False, bounds, self.head)
+        for i, span in enumerate(spans):
+            if i:
+                self._chain(span, False, {"updated_since": stamp(span.lo or 0),
+                                          "updated_until": None})
+            self._chain(span, True, newest_bounds if i == len(spans) - 1 else {
+                "updated_since": None, "updated_until": stamp(span.hi or 0), **NEWEST_FIRST})
+        self.stream.logger.info("%s: reading %d ranges from both ends in parallel (%d chains)",
+                                self.stream.name, len(spans), 2 * len(spans))
+        self._reading = len(self.chains)
+        self._runner = ThreadPoolExecutor(len(self.chains) - 1 + 2 * MOST_RANGES,
                                           thread_name_prefix="window")
-        for index, (walk, window) in enumerate(chains, start=1):  # started in order
-            self._runner.submit(self._fetch, index, walk, window)
+        for index, chain in enumerate(self.chains[1:], start=1):  # started in emission order
+            if index < len(self.chains) - 1:
+                self._runner.submit(self._fetch, index, chain)
+            else:  # the newest page is the last descending chain's first
+                self._runner.submit(self._fetch, index, chain, newest_pages, newest)
+        return head
 
-    def _fetch(self, index: int, walk: Any, window: dict[str, str | None]) -> None:
+    def _chain(self, span: Range, descending: bool, bounds: dict[str, str | None],
+               walk: Any = None, at: int | None = None) -> Chain:
+        """A new chain, placed in emission order (last, or at `at`)."""
+        chain = Chain(walk or self._make_walk(self.stream), span, descending, bounds,
+                      self._rebalance)
+        self.chains.insert(len(self.chains) if at is None else at, chain)
+        return chain
+
+    def _fetch(self, index: int, chain: Chain, pages: Iterator[requests.Response] | None = None,
+               read: requests.Response | None = None) -> None:
         try:
             inflight.set_priority(self._place, index)
-            pages = self.stream.iter_pages({WINDOW: window})
-        except BaseException as exc:  # raised where this window is emitted, never a hang
-            self._shelf.finish(walk, exc)
+            if pages is None:
+                pages = self.stream.iter_pages({WINDOW: chain.bounds})
+        except BaseException as exc:  # raised where this chain is emitted, never a hang
+            self._shelf.finish(chain.walk, exc)
             return
-        walk.run(pages)
+        chain.walk.run(chain.pages(pages, read))
+        self._ended(chain)
+
+    def _ended(self, chain: Chain) -> None:
+        with self._lock:
+            self._reading -= 1
+        self._rebalance()
+
+    def _rebalance(self) -> None:
+        """When two chains are free (after a chain stops, checked again after each page
+        until then), the range with most left is split in two, while there are partial
+        pages to spend (each range costs one)."""
+        if self._reading + 2 > max(self._parallel, 2):
+            return  # the usual case, without the lock
+        with self._lock:
+            if self._reading + 2 > max(self._parallel, 2) or self._runner is None \
+                    or self._closed or len(self.chains) >= 2 * MOST_RANGES:
+                return
+            left = {id(c.range): (c.range.left() or 0.0, c.range) for c in self.chains}
+            most, widest = max(left.values(), key=lambda pair: pair[0])
+            if most < STEAL:
+                return
+            spread = widest.spread()
+            assert spread is not None  # left() is finite
+            cut = spread.halfway()
+            if not widest.up[0] < cut <= widest.down[0] or not self._budget.spend(1):
+                return
+            upper = Range(self._lock, cut, widest.hi)
+            upper.down, upper.ends[1] = widest.down, widest.ends[1]
+            widest.hi, widest.down, widest.ends[1] = cut, (cut, BELOW), None
+            descending = next(c for c in self.chains if c.range is widest and c.descending)
+            descending.range = upper  # its pages are above the cut
+            at = self.chains.index(descending)
+            new = [self._chain(upper, False, {"updated_since": stamp(cut),
+                                              "updated_until": None}, at=at),
+                   self._chain(widest, True, {"updated_since": None,
+                                              "updated_until": stamp(cut), **NEWEST_FIRST},
+                               at=at)]  # in order: widest's descending, then upper's ascending
+            self._reading += 2
+            for chain_ in new:  # before close(), which takes the lock first
+                self._runner.submit(self._fetch, at, chain_)
+        self.stream.logger.info("%s: a range split at %s, two chains freed read its upper half",
+                                self.stream.name, stamp(cut))
 
     def take(self) -> Iterator[requests.Response]:
-        """Every window's pages, window after window (an error is raised in its place)."""
+        """Every chain's pages in emission order (an error is raised in its place), each
+        record once: those a chain read that an earlier one emitted are left out."""
+        last: Key = (-math.inf, BELOW)
         try:
-            yield from self._shelf.take(self.head)
-            for walk, _ in self.windows:  # planned after the head's first page, before its end
-                yield from self._shelf.take(walk)
+            index = 0
+            while True:
+                with self._lock:
+                    if index and index >= len(self.chains):
+                        return
+                    chain = self.chains[index] if index else None
+                index += 1
+                walk = self.head if chain is None else chain.walk
+                descending = chain is not None and chain.descending
+                for response in self._shelf.take(walk, last_first=descending):
+                    if descending and chain.range.discard_down:  # type: ignore[union-attr]
+                        continue
+                    kept, last = after(response, last)
+                    if kept is not None:
+                        yield kept
         finally:
             self.close()
 
     def close(self, wait: bool = False) -> None:
-        """Free the spool; `wait` (prefetch.py, once the run has stopped): for the window
+        """Free the spool; `wait` (prefetch.py, once the run has stopped): for the chain
         threads too."""
+        with self._lock:
+            self._closed = True
+            chains = self.chains[1:]
         if self._runner is not None:
             self._runner.shutdown(wait=wait, cancel_futures=True)
         self.head.close()
-        for walk, _ in self.windows:
-            walk.close()
+        for chain in chains:
+            chain.walk.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 
 import pytest
@@ -41,10 +42,11 @@ def seconds(moment: str) -> int:
     return int(windows._epoch(moment))
 
 
-def test_records_on_window_edges_are_read_once(make_sandbox, tmp_path, three_streams, capsys,
-                                                monkeypatch):
+def test_records_on_range_edges_are_read_once(make_sandbox, tmp_path, three_streams, capsys,
+                                               monkeypatch):
     """Edges put on seconds that several records share (the first one's, the last one's and
-    one in the middle of such a group): the windows emit what one chain does."""
+    one in the middle of such a group): the ranges, each read from both ends, emit what one
+    chain does."""
     sb = make_sandbox(records=1500, seed=51, burst_limit=0)
     plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
     assert plain.returncode == 0, plain.stderr
@@ -53,46 +55,116 @@ def test_records_on_window_edges_are_read_once(make_sandbox, tmp_path, three_str
     shared = [t for i, t in enumerate(order[1:-1], 1) if order[i - 1] == t == order[i + 1]]
     assert len(shared) > 20  # the sandbox's bulk edits: many records per second
     cuts = sorted({seconds(shared[len(shared) // 3]), seconds(shared[2 * len(shared) // 3])})
-
-    def chosen(first, last, now, records, overhead=windows.OVERHEAD, newest=None):
-        return [c for c in cuts if c > last]  # after the first page, as edges() says
-
-    monkeypatch.setattr(windows, "edges", chosen)
+    monkeypatch.setattr(windows.Spread, "edges",
+                        lambda self, count: [c for c in cuts if self.last < c <= self.low])
     assert len(order) > 1000 and seconds(order[499]) < cuts[0]  # both edges after page 1
     fast = run_in_process(sb.url, three_streams, capsys)
     assert fast == expected
 
 
-def test_a_record_edited_into_a_later_window_is_not_lost(make_sandbox, tmp_path, three_streams,
-                                                         capsys, monkeypatch):
-    """The worst case: the last (open-ended) window has been read, then records of the
-    second window, not read yet, are edited (now their update_time is the run's). They are
-    in no window of this run, so every bookmark it writes must be older than the edit: the
-    next run reads them."""
+def test_a_range_split_while_it_is_read_emits_what_one_chain_does(make_sandbox, tmp_path,
+                                                                  three_streams, capsys,
+                                                                  monkeypatch, caplog):
+    """A first range of a few records meets at once; its two free chains split the other
+    range in two, in the middle of the reading: still the same records, order and STATE."""
+    sb = make_sandbox(records=6000, seed=54, burst_limit=0, latency=0.01)
+    plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
+    assert plain.returncode == 0, plain.stderr
+    expected = data(messages(plain.stdout))
+    order = [seconds(r["update_time"]) for r in plain.records["deals"]]
+    cut = order[700]  # the first range: the first page and 200 more
+    monkeypatch.setattr(windows.Spread, "edges",
+                        lambda self, count: [cut] if self.last < cut <= self.low else [])
+    with caplog.at_level("INFO"):
+        fast = run_in_process(sb.url, three_streams, capsys)
+    assert any("deals: a range split" in m for m in caplog.messages), caplog.messages
+    assert fast == expected
+
+
+def test_the_newest_page_is_emitted_when_the_other_chain_meets_it_first(
+        make_sandbox, tmp_path, three_streams, capsys, monkeypatch):
+    """One range; its descending chain starts only once the ascending one has read up to the
+    newest page (the range has met): that page, read while planning, is still emitted."""
+    sb = make_sandbox(records=1500, seed=55, burst_limit=0)
+    plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
+    assert plain.returncode == 0, plain.stderr
+    expected = data(messages(plain.stdout))
+    monkeypatch.setattr(windows.Spread, "edges", lambda self, count: [])
+    fetch = windows.WindowedWalk._fetch
+    late: list[bool] = []
+
+    def after_the_meeting(self, index, chain, pages=None, read=None):
+        deadline = time.monotonic() + 60
+        while read is not None and not chain.range.met:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        late.append(read is not None and chain.range.met)
+        fetch(self, index, chain, pages, read)
+
+    monkeypatch.setattr(windows.WindowedWalk, "_fetch", after_the_meeting)
+    fast = run_in_process(sb.url, three_streams, capsys)
+    assert sum(late) == 3  # deals, persons, activities
+    assert fast == expected
+
+
+def test_a_newest_page_that_cannot_be_read_leaves_one_chain(make_sandbox, tmp_path,
+                                                           three_streams, capsys, monkeypatch,
+                                                           caplog):
+    """An API that refuses the newest-first sort: each stream is read by its one chain, with
+    a warning, and the same output."""
+    from singer_sdk.exceptions import FatalAPIError
+
+    from tap_pipedrive.client import WINDOW
+    from tap_pipedrive.request import RequestStream
+
+    sb = make_sandbox(records=1500, seed=56, burst_limit=0)
+    plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
+    expected = data(messages(plain.stdout))
+    pages = RequestStream.iter_pages
+
+    def refusing(self, context):
+        if (context or {}).get(WINDOW, {}).get("sort_direction") == "desc":
+            raise FatalAPIError("400 Bad Request: sort_direction")
+        yield from pages(self, context)
+
+    monkeypatch.setattr(RequestStream, "iter_pages", refusing)
+    with caplog.at_level("INFO"):
+        fast = run_in_process(sb.url, three_streams, capsys)
+    assert fast == expected
+    warned = [m for m in caplog.messages if "the newest page could not be read" in m]
+    assert len(warned) == 3 and not any("ranges from both ends" in m for m in caplog.messages)
+
+
+def test_a_record_edited_into_a_later_range_is_not_lost(make_sandbox, tmp_path, three_streams,
+                                                        capsys, monkeypatch):
+    """The worst case: once the newest page is read, records in the middle, not read yet,
+    are edited (now their update_time is the run's, above that page). No chain of this run
+    reads them, so every bookmark it writes must be older than the edit: the next run reads
+    them."""
     sb = make_sandbox(records=1500, seed=52, burst_limit=0)
     plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
     order = plain.records["deals"]
-    cuts = [seconds(order[n]["update_time"]) for n in (700, 950, 1200)]
-    monkeypatch.setattr(windows, "edges", lambda *_, **__: cuts)
     edited: list[int] = []
+    split = windows.WindowedWalk._split
     fetch = windows.WindowedWalk._fetch
+    planned = threading.Event()
 
-    def fetch_after_an_edit(self, index, walk, window):
-        if self.stream.name == "deals" and index == 1:
-            last = self.windows[-1][0]
-            deadline = time.monotonic() + 60
-            while last.outcome is None:  # the last window is read to its end first
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            lo, hi = (seconds(window[k]) for k in ("updated_since", "updated_until"))
-            moving = [r["id"] for r in order if lo <= seconds(r["update_time"]) < hi][:30]
-            assert moving
+    def edit_after_the_newest_page(self, *args):
+        head = split(self, *args)
+        if self.stream.name == "deals" and head is not None:
+            moving = [r["id"] for r in order[700:730]]  # between page 1 and the newest page
             sb.data.touch("deals", moving)
             edited.extend(moving)
-        fetch(self, index, walk, window)
+        if self.stream.name == "deals":
+            planned.set()
+        return head
 
-    monkeypatch.setattr(windows.WindowedWalk, "_fetch", fetch_after_an_edit)
-    # A thread for every window, so that the last one is read while the second one waits.
+    def fetch_once_edited(self, *args):  # the chains of deals but the first wait for the edit
+        assert self.stream.name != "deals" or planned.wait(60)
+        fetch(self, *args)
+
+    monkeypatch.setattr(windows.WindowedWalk, "_split", edit_after_the_newest_page)
+    monkeypatch.setattr(windows.WindowedWalk, "_fetch", fetch_once_edited)
     first = run_in_process(sb.url, three_streams, capsys, max_parallel_requests=16)
     monkeypatch.undo()
     got = [m["record"] for m in first if m["type"] == "RECORD" and m["stream"] == "deals"]
@@ -134,25 +206,29 @@ def test_a_windowed_backfill_killed_on_the_way_resumes_without_loss(make_sandbox
 
 
 
-def test_the_newest_page_becomes_the_last_window_oldest_first():
-    """Sorted newest first, cut at an edge, reversed: each record's bytes as they came."""
+def test_a_descending_page_is_emitted_oldest_first_after_what_was_emitted():
+    """Records the ascending chain emitted already are left out, the rest turned oldest
+    first: each record's bytes as they came."""
     import requests
 
     from tap_pipedrive import page
 
     body = (b'{"success":true,"data":[{"id":3,"update_time":"2026-01-01T00:00:09Z","v":1.10},'
             b'{"id":2,"update_time":"2026-01-01T00:00:05Z"},'
-            b'{"id":1,"update_time":"2026-01-01T00:00:04Z"}],'
+            b'{"id":1,"update_time":"2026-01-01T00:00:05Z"}],'
             b'"additional_data":{"next_cursor":"abc"}}')
     response = requests.Response()
     response.status_code = 200
     page.attach(response, body)
-    last = windows.newest_window(response, seconds("2026-01-01T00:00:05Z"))
-    assert last.page.data() == [{"id": 2, "update_time": "2026-01-01T00:00:05Z"},
+    windows._mark(response, windows.keys(response.page.envelope.data), descending=True)
+    last = (seconds("2026-01-01T00:00:05Z"), 1.0)  # id 1 was emitted
+    kept, now = windows.after(response, last)
+    assert kept.page.data() == [{"id": 2, "update_time": "2026-01-01T00:00:05Z"},
                                 {"id": 3, "update_time": "2026-01-01T00:00:09Z",
-                                 "v": last.page.data()[1]["v"]}]
-    assert b'"v":1.10}' in last.content  # not re-encoded
-    assert last.page.additional == {"next_cursor": None}
+                                 "v": kept.page.data()[1]["v"]}]
+    assert b'"v":1.10}' in kept.content  # not re-encoded
+    assert now == (seconds("2026-01-01T00:00:09Z"), 3.0)
+    assert windows.after(response, now) == (None, now)  # all of it emitted
 
 
 def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
@@ -191,11 +267,25 @@ def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
     assert order == ["stream 1 window 1", "stream 1 window 3", "stream 2"]
 
 
-def test_two_percent_of_a_hundred_pages_buys_three_chains():
-    """Each chain ends in a partial page (one extra request); the newest page is read as a
-    single chain would read it. So 2 % of ~100 pages is two extra chains, at even counts."""
-    # 500 records per 1,000 s everywhere: ~100 pages from the first page to the newest one
-    cuts = windows.edges(0, 999, 100_499, 500, 2.0, newest=(99_500, 100_499))
+def test_edges_split_the_estimated_records_evenly():
+    """500 records per 1,000 s everywhere, ~100 pages from the first page to the newest:
+    three ranges of ~33 pages each."""
+    spread = windows.Spread(0, 999, 500, 99_500, 100_499)
+    assert abs(spread.pages - 100) < 1.5
+    cuts = spread.edges(3)
     assert len(cuts) == 2
-    middle = 99_500 - 999
-    assert abs(cuts[0] - (999 + middle / 3)) <= 2 and abs(cuts[1] - (999 + 2 * middle / 3)) <= 2
+    assert all(abs(c - t) <= 2 for c, t in zip(cuts, (33_500, 67_000), strict=True))
+    growing = windows.Spread(0, 999, 500, 99_500, 99_599)  # ten times denser at the end
+    assert growing.edges(2)[0] > 100_500 / 2  # the later half is shorter
+
+
+def test_two_percent_of_a_hundred_pages_buys_two_more_ranges():
+    """A stream's first range is read as one chain would be; each further range costs a
+    partial page, paid from 2 % of the pages of the run's windowed streams."""
+    budget = windows.Budget(2.0)
+    budget.earn(100)
+    assert budget.spend(5) == 2 and budget.spend(1) == 0
+    budget.earn(40)  # a second stream of 40 pages: 0.8, not a range yet
+    assert budget.spend(1) == 0
+    budget.earn(10)
+    assert budget.spend(1) == 1
