@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tap_pipedrive.auth.plugins import plugin_manager
 from tap_pipedrive.cli import SingerGroup, build_group
+from tap_pipedrive.performance import steady_malloc
 from tap_pipedrive.tap import TapPipedrive
 
 
@@ -20,4 +21,5 @@ def build_cli() -> SingerGroup:
 
 
 def main() -> None:
+    steady_malloc()  # before any thread
     build_cli().main()

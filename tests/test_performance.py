@@ -48,3 +48,28 @@ def test_the_setup_is_left_out_of_the_collectors_passes():
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_malloc_is_told_to_keep_few_arenas_and_give_back_page_bodies(monkeypatch):
+    """glibc's mallopt gets both settings (a chain per thread kept a third of the peak RSS
+    in freed arenas); where there is no such call, nothing happens."""
+    import ctypes
+
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, option: int, value: int) -> int:
+            calls.append((option, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    performance.steady_malloc()
+    assert calls == [(-8, 2), (-3, 256 * 1024)]  # M_ARENA_MAX, M_MMAP_THRESHOLD
+
+    def no_libc(name):
+        raise OSError("no C library")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    performance.steady_malloc()  # no error
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: object())  # a libc without mallopt
+    performance.steady_malloc()
