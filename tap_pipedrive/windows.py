@@ -56,6 +56,7 @@ import msgspec
 
 from tap_pipedrive import inflight, page
 from tap_pipedrive.client import PAGE_SIZE, WINDOW
+from tap_pipedrive.endpoints import V2_NEWEST_FIRST
 
 if TYPE_CHECKING:
     import requests
@@ -68,7 +69,6 @@ PROBE_AT = 0.1  # windows the first page must promise before the newest page is 
 LEAVE = 2 * PAGE_SIZE  # records left between two chains when the descending one stops
 STEAL = 4 * PAGE_SIZE  # records left in a range worth splitting it for two free chains
 DOWN_SPOOL = 128 * 2**20  # bytes a descending chain spools at most (~120 pages of deals)
-NEWEST_FIRST = {"sort_direction": "desc"}
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 
 Key = tuple[float, float]  # (update_time in epoch seconds, id): the order of the stream
@@ -412,7 +412,7 @@ class WindowedWalk:
         guess = len(found) / PAGE_SIZE * (time.time() - first) / max(last - first, 1.0)
         if guess * self._budget.overhead / 100 < PROBE_AT:
             return None
-        newest_bounds = {**bounds, **NEWEST_FIRST}
+        newest_bounds = {**bounds, **V2_NEWEST_FIRST}
         newest_pages = self.stream.iter_pages({WINDOW: newest_bounds})
         try:
             newest = next(iter(newest_pages))
@@ -439,7 +439,7 @@ class WindowedWalk:
                 self._chain(span, False, {"updated_since": stamp(span.lo or 0),
                                           "updated_until": None})
             self._chain(span, True, newest_bounds if i == len(spans) - 1 else {
-                "updated_since": None, "updated_until": stamp(span.hi or 0), **NEWEST_FIRST})
+                "updated_since": None, "updated_until": stamp(span.hi or 0), **V2_NEWEST_FIRST})
         self.stream.logger.info("%s: reading %d ranges from both ends in parallel (%d chains)",
                                 self.stream.name, len(spans), 2 * len(spans))
         self._reading = len(self.chains)
@@ -487,8 +487,8 @@ class WindowedWalk:
             if self._reading + 2 > max(self._parallel, 2) or self._runner is None \
                     or self._closed or len(self.chains) >= 2 * MOST_RANGES:
                 return
-            left = {id(c.range): (c.range.left() or 0.0, c.range) for c in self.chains}
-            most, widest = max(left.values(), key=lambda pair: pair[0])
+            ranges = {id(c.range): c.range for c in self.chains}.values()
+            most, widest = max(((r.left() or 0.0, r) for r in ranges), key=lambda pair: pair[0])
             if most < STEAL:
                 return
             spread = widest.spread()
@@ -505,7 +505,7 @@ class WindowedWalk:
             new = [self._chain(upper, False, {"updated_since": stamp(cut),
                                               "updated_until": None}, at=at),
                    self._chain(widest, True, {"updated_since": None,
-                                              "updated_until": stamp(cut), **NEWEST_FIRST},
+                                              "updated_until": stamp(cut), **V2_NEWEST_FIRST},
                                at=at)]  # in order: widest's descending, then upper's ascending
             self._reading += 2
             for chain_ in new:  # before close(), which takes the lock first
