@@ -198,8 +198,9 @@ def after(response: requests.Response, last: Key) -> tuple[requests.Response | N
     if ends is None:  # a descending page without keys: read by the ascending chain instead
         return (None if descending else response), last
     low, high = ends
-    if not descending and low > last:
-        return response, max(last, high)  # nothing read twice: the page as it came
+    if low > last:  # nothing read twice: the page as it came (turned, if descending)
+        response.page.turned = descending  # type: ignore[attr-defined]
+        return response, max(last, high)
     document = response.page  # type: ignore[attr-defined]
     found = keys(document.envelope.data) or []
     keep = [raw for raw, key in zip(_RAW_LIST.decode(document.envelope.data), found,

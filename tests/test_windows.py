@@ -231,6 +231,26 @@ def test_a_descending_page_is_emitted_oldest_first_after_what_was_emitted():
     assert windows.after(response, now) == (None, now)  # all of it emitted
 
 
+def test_a_descending_page_read_once_is_turned_not_written_again():
+    """A newest-first page none of whose records was emitted is handed as it came (no body
+    written and skimmed again), its records turned oldest first."""
+    import requests
+
+    from tap_pipedrive import page
+
+    body = (b'{"success":true,"data":[{"id":3,"update_time":"2026-01-01T00:00:09Z"},'
+            b'{"id":2,"update_time":"2026-01-01T00:00:05Z"}],'
+            b'"additional_data":{"next_cursor":"abc"}}')
+    response = requests.Response()
+    response.status_code = 200
+    page.attach(response, body)
+    windows._mark(response, windows.keys(response.page.envelope.data), descending=True)
+    kept, now = windows.after(response, (seconds("2026-01-01T00:00:04Z"), 9.0))
+    assert kept is response
+    assert [r["id"] for r in kept.page.data()] == [2, 3]
+    assert now == (seconds("2026-01-01T00:00:09Z"), 3.0)
+
+
 def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
     import threading
 
