@@ -20,15 +20,19 @@ def api_calls(sb) -> list[dict]:
     return [r for r in sb.requests if r["path"].startswith("/api/")]
 
 
-@pytest.mark.parametrize(("parallel", "most"), [(1, 1), (4, 4)])
+@pytest.mark.parametrize(("parallel", "most"), [(1, 1), (4, 4), (None, 8)])
 def test_requests_in_flight_are_bounded_by_the_setting(make_sandbox, tmp_path, core_catalog,
                                                        parallel, most):
+    """None: the default, 8, which reads the five walkable core streams all at once."""
     sb = make_sandbox(records=1500, seed=41, latency=0.15, burst_limit=0)
-    run = sync(tmp_path, config(sb.url, max_parallel_requests=parallel), core_catalog)
+    extra = {} if parallel is None else {"max_parallel_requests": parallel}
+    run = sync(tmp_path, config(sb.url, **extra), core_catalog)
     assert run.returncode == 0, run.stderr
     seen = max(r["concurrent"] for r in api_calls(sb))
     assert seen <= most
-    if parallel > 1:
+    if parallel is None:
+        assert seen == 5  # activities, deals, organizations, persons, users
+    elif parallel > 1:
         assert seen >= 2  # the streams' pages really overlapped
     assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
 
