@@ -16,8 +16,9 @@ records in the usual order, stream after stream, page after page. So:
   have met it: after the records before it are emitted and their state written.
 
 Only top-level streams whose paging depends on nothing but the API's answers are fetched
-ahead; child streams, partitioned streams and streams that stop at a bookmark they read
-are fetched in the main thread, as before.
+ahead; child streams and partitioned streams are fetched in the main thread, as before. Of
+a stream that stops at the bookmark it reads (newest first: pipelines, stages, files), only
+the first page is fetched ahead, often its only one; the main thread asks for the rest.
 """
 
 from __future__ import annotations
@@ -131,6 +132,54 @@ class _Walk:
                 self._file = None
 
 
+class _FirstPage:
+    """The first page of a stream whose paging depends on what it emits (`_first_ahead`),
+    fetched by a worker; the main thread goes on from it. If no worker has started on it
+    when the main thread gets there, the main thread fetches it itself (a worker may be
+    waiting for spool room that only the main thread can free)."""
+
+    def __init__(self, stream: PipedriveStream) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._claimed = False
+        self._ready = threading.Event()
+        self._pages: Iterator[requests.Response] | None = None
+        self._first: requests.Response | None = None
+        self._error: BaseException | None = None
+
+    def _claim(self) -> bool:
+        with self._lock:
+            claimed, self._claimed = self._claimed, True
+            return not claimed
+
+    def run(self) -> None:
+        if not self._claim():
+            return
+        try:
+            self._pages = self.stream.iter_pages(None)
+            self._first = next(self._pages, None)
+        except BaseException as exc:  # raised where the main thread would have met it
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def take(self) -> Iterator[requests.Response]:
+        if self._claim():
+            yield from self.stream.iter_pages(None)
+            return
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        if self._first is not None and self._pages is not None:
+            yield self._first
+            yield from self._pages
+
+    def close(self) -> None:
+        """Only once the workers have stopped (Prefetcher.close)."""
+        if self._pages is not None:
+            self._pages.close()  # type: ignore[attr-defined]
+
+
 class _Shelf:
     """Where fetched pages wait, and how many: a walk may add a page while all the walks'
     unread pages stay under SPOOL_LIMIT; the walk being emitted (the head) may go past that
@@ -216,12 +265,12 @@ class Prefetcher:
         plans the walks of itself and every such stream after it (the SDK has set up their
         state by then)."""
         if self.armed and self._pool is None and self.parallel > 1 and context is None \
-                and _walkable(stream):
+                and (_walkable(stream) or _first_ahead(stream)):
             self._start(stream)
         walk = self._walks.pop(stream.name, None) if context is None else None
         if walk is None:
             return stream.iter_pages(context)
-        if isinstance(walk, windows.WindowedWalk):
+        if isinstance(walk, (windows.WindowedWalk, _FirstPage)):
             return walk.take()
         return self._shelf.take(walk)
 
@@ -231,7 +280,11 @@ class Prefetcher:
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
         overhead = first.config.get("window_overhead_percent")
         budget = windows.Budget(windows.OVERHEAD if overhead is None else float(overhead))
-        for place, stream in enumerate(filter(_walkable, later)):
+        for place, stream in enumerate(s for s in later if _walkable(s) or _first_ahead(s)):
+            if not _walkable(stream):
+                self._walks[stream.name] = ahead = _FirstPage(stream)
+                self._pool.submit(_placed, place, ahead.run)
+                continue
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
             walk: Any = _Walk(stream, self._shelf)
@@ -268,6 +321,15 @@ def _starting_value(stream: PipedriveStream) -> Any:
         replication_key=stream.replication_key, config=dict(stream.config),
         compare_start_date_fn=stream.compare_start_date)
     return manager.get_starting_replication_value(None, stream.replication_method)
+
+
+def _first_ahead(stream: Any) -> TypeGuard[PipedriveStream]:
+    """A top-level stream read newest first down to its bookmark: its first request depends
+    on nothing emitted (the bookmark only decides where it stops)."""
+    from tap_pipedrive.streams.base import NewestFirstStream
+
+    return (isinstance(stream, NewestFirstStream) and stream.selected
+            and stream.parent_stream_type is None and stream.partitions is None)
 
 
 def _walkable(stream: Any) -> TypeGuard[PipedriveStream]:

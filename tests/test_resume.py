@@ -150,7 +150,7 @@ def test_run_token_cap_stops_and_resumes(make_sandbox, tmp_path, core_catalog):
 def test_killed_at_random_points_resumes_without_loss(make_sandbox, tmp_path, core_catalog):
     """A few runs killed (SIGKILL, and one SIGTERM) at seeded random moments, each resumed
     from the last STATE it got out; a last run completes. Nothing is lost."""
-    sb = make_sandbox(records=1200, seed=24, latency=0.3)  # pages fetched 4 at a time
+    sb = make_sandbox(records=1200, seed=24, latency=0.6)  # up to 8 pages fetched at once
     rnd = random.Random(5)
     runs, state, killed = [], None, 0
     for attempt in range(4):
