@@ -140,20 +140,14 @@ class _FirstPage:
 
     def __init__(self, stream: PipedriveStream) -> None:
         self.stream = stream
-        self._lock = threading.Lock()
-        self._claimed = False
+        self._claim = threading.Lock()  # held by whichever thread fetches the first page
         self._ready = threading.Event()
         self._pages: Iterator[requests.Response] | None = None
         self._first: requests.Response | None = None
         self._error: BaseException | None = None
 
-    def _claim(self) -> bool:
-        with self._lock:
-            claimed, self._claimed = self._claimed, True
-            return not claimed
-
     def run(self) -> None:
-        if not self._claim():
+        if not self._claim.acquire(blocking=False):
             return
         try:
             self._pages = self.stream.iter_pages(None)
@@ -164,15 +158,15 @@ class _FirstPage:
             self._ready.set()
 
     def take(self) -> Iterator[requests.Response]:
-        if self._claim():
+        if self._claim.acquire(blocking=False):
             yield from self.stream.iter_pages(None)
             return
         self._ready.wait()
         if self._error is not None:
             raise self._error
-        if self._first is not None and self._pages is not None:
+        if self._first is not None:
             yield self._first
-            yield from self._pages
+            yield from self._pages  # type: ignore[misc]  # set together with the first page
 
     def close(self) -> None:
         """Only once the workers have stopped (Prefetcher.close)."""
@@ -323,13 +317,24 @@ def _starting_value(stream: PipedriveStream) -> Any:
     return manager.get_starting_replication_value(None, stream.replication_method)
 
 
+def _top_level(stream: Any) -> TypeGuard[PipedriveStream]:
+    """A stream of the tap read for itself or its children, with no parent or partitions."""
+    from tap_pipedrive.client import PipedriveStream
+
+    return (
+        isinstance(stream, PipedriveStream)
+        and (stream.selected or stream.has_selected_descendents)
+        and stream.parent_stream_type is None
+        and stream.partitions is None
+    )
+
+
 def _first_ahead(stream: Any) -> TypeGuard[PipedriveStream]:
     """A top-level stream read newest first down to its bookmark: its first request depends
     on nothing emitted (the bookmark only decides where it stops)."""
     from tap_pipedrive.streams.base import NewestFirstStream
 
-    return (isinstance(stream, NewestFirstStream) and stream.selected
-            and stream.parent_stream_type is None and stream.partitions is None)
+    return isinstance(stream, NewestFirstStream) and _top_level(stream)
 
 
 def _walkable(stream: Any) -> TypeGuard[PipedriveStream]:
@@ -339,10 +344,7 @@ def _walkable(stream: Any) -> TypeGuard[PipedriveStream]:
 
     cls = type(stream)
     return (
-        isinstance(stream, PipedriveStream)
-        and (stream.selected or stream.has_selected_descendents)
-        and stream.parent_stream_type is None
-        and stream.partitions is None
+        _top_level(stream)
         and cls.keep_paging is PipedriveStream.keep_paging
         and cls.get_records in (PipedriveStream.get_records, BatchingParent.get_records)
         and cls.request_records is PipedriveStream.request_records

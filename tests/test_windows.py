@@ -205,22 +205,27 @@ def test_a_windowed_backfill_killed_on_the_way_resumes_without_loss(make_sandbox
     assert union(*runs, final) == want
 
 
-
-def test_a_descending_page_is_emitted_oldest_first_after_what_was_emitted():
-    """Records the ascending chain emitted already are left out, the rest turned oldest
-    first: each record's bytes as they came."""
+def descending_page(records: bytes):
+    """A 200 of a newest-first chain holding `records` (JSON objects, comma-separated),
+    marked as the chain's worker marks it."""
     import requests
 
     from tap_pipedrive import page
 
-    body = (b'{"success":true,"data":[{"id":3,"update_time":"2026-01-01T00:00:09Z","v":1.10},'
-            b'{"id":2,"update_time":"2026-01-01T00:00:05Z"},'
-            b'{"id":1,"update_time":"2026-01-01T00:00:05Z"}],'
-            b'"additional_data":{"next_cursor":"abc"}}')
     response = requests.Response()
     response.status_code = 200
-    page.attach(response, body)
+    page.attach(response, b'{"success":true,"data":[%s],"additional_data":{"next_cursor":"abc"}}'
+                % records)
     windows._mark(response, windows.keys(response.page.envelope.data), descending=True)
+    return response
+
+
+def test_a_descending_page_is_emitted_oldest_first_after_what_was_emitted():
+    """Records the ascending chain emitted already are left out, the rest turned oldest
+    first: each record's bytes as they came."""
+    response = descending_page(b'{"id":3,"update_time":"2026-01-01T00:00:09Z","v":1.10},'
+                               b'{"id":2,"update_time":"2026-01-01T00:00:05Z"},'
+                               b'{"id":1,"update_time":"2026-01-01T00:00:05Z"}')
     last = (seconds("2026-01-01T00:00:05Z"), 1.0)  # id 1 was emitted
     kept, now = windows.after(response, last)
     assert kept.page.data() == [{"id": 2, "update_time": "2026-01-01T00:00:05Z"},
@@ -234,17 +239,8 @@ def test_a_descending_page_is_emitted_oldest_first_after_what_was_emitted():
 def test_a_descending_page_read_once_is_turned_not_written_again():
     """A newest-first page none of whose records was emitted is handed as it came (no body
     written and skimmed again), its records turned oldest first."""
-    import requests
-
-    from tap_pipedrive import page
-
-    body = (b'{"success":true,"data":[{"id":3,"update_time":"2026-01-01T00:00:09Z"},'
-            b'{"id":2,"update_time":"2026-01-01T00:00:05Z"}],'
-            b'"additional_data":{"next_cursor":"abc"}}')
-    response = requests.Response()
-    response.status_code = 200
-    page.attach(response, body)
-    windows._mark(response, windows.keys(response.page.envelope.data), descending=True)
+    response = descending_page(b'{"id":3,"update_time":"2026-01-01T00:00:09Z"},'
+                               b'{"id":2,"update_time":"2026-01-01T00:00:05Z"}')
     kept, now = windows.after(response, (seconds("2026-01-01T00:00:04Z"), 9.0))
     assert kept is response
     assert [r["id"] for r in kept.page.data()] == [2, 3]
