@@ -26,6 +26,7 @@ from tap_pipedrive import redact
 from tap_pipedrive.client import RESUME
 from tap_pipedrive.errors import ConfigError, TapPipedriveError
 from tap_pipedrive.interrupt import Interrupted
+from tap_pipedrive.ratelimit import budget_stop
 
 # Errors a user can act on: one line on stderr and exit 1 (75 when the run stopped at a
 # budget and only needs running again later), never a traceback.
@@ -65,17 +66,6 @@ def _objects_only(callback: Any) -> Any:
             raise ConfigError("a --config file must hold a JSON object of settings") from None
 
     return checked
-
-
-def _budget_stop(exc: BaseException) -> BaseException | None:
-    seen: BaseException | None = exc
-    for _ in range(10):  # a short chain; never loop on a cycle
-        if seen is None:
-            return None
-        if hasattr(seen, "exit_code"):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 EXIT_CLOSED_OUTPUT = 1  # an error: the target stopped reading (its own log says why)
@@ -123,7 +113,7 @@ class SingerGroup(click.Group, SingerCommand):
         except USER_ERRORS as exc:
             # A budget stop wrapped by another error (e.g. while reading field metadata) is
             # still a budget stop: its own words and exit code.
-            shown = _budget_stop(exc) or exc
+            shown = budget_stop(exc) or exc
             click.echo(f"tap-pipedrive: error: {redact.mask(describe(shown))}", err=True)
             sys.exit(getattr(shown, "exit_code", 1))
 

@@ -60,6 +60,16 @@ class LongWait(BudgetStop):
     """The burst window's reset is further away than `max_rate_limit_wait`."""
 
 
+def budget_stop(exc: BaseException) -> BudgetStop | None:
+    """The budget stop that caused `exc` (it may be wrapped, e.g. by a metadata error)."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a short chain; never loop on a cycle
+        if seen is None or isinstance(seen, BudgetStop):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class RateLimited(RetriableAPIError):
     """A burst-limit 429: retry after `wait` seconds (the rate limiter's answer)."""
 
