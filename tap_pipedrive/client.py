@@ -4,6 +4,7 @@ stream kinds by API version and paging (v2 cursor, v1 offset). Requests are requ
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timezone
 from functools import cached_property
@@ -160,7 +161,8 @@ class PipedriveStream(RequestStream):
                         "pages in a row held only records already read; stopped there. "
                         f"State is saved; {RESUME}")
         except Exception as exc:
-            self.write_state_now()  # the SDK itself does not on errors
+            if threading.current_thread() is threading.main_thread():  # the one writer
+                self.write_state_now()  # the SDK itself does not on errors
             if isinstance(exc, requests.RequestException):  # retries are spent: say so
                 raise self.retries_spent(exc) from None
             if isinstance(exc, page.BadBody):  # read once the envelope was found sound

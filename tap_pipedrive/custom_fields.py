@@ -466,7 +466,8 @@ class CustomFieldRegistry:
         self.run = run
         self.odd = odd
         self._items: dict[type, list[dict[str, Any]]] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._fetching: dict[type, threading.RLock] = {}  # one per endpoint: fetched at once
         self._available: bool | None = None
         self._logged: set[tuple[str, ...]] = set()
 
@@ -502,6 +503,8 @@ class CustomFieldRegistry:
     def items(self, source: type[Stream]) -> list[dict[str, Any]]:
         """Every item of a *Fields endpoint (fetched on first use, then cached); copies."""
         with self._lock:
+            fetching = self._fetching.setdefault(source, threading.RLock())
+        with fetching:  # streams' workers read different endpoints in parallel (prefetch.py)
             if source not in self._items:
                 self._items[source] = self._fetch(source)
             items = self._items[source]

@@ -23,6 +23,7 @@ the first page is fetched ahead, often its only one; the main thread asks for th
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 from collections import deque
@@ -277,7 +278,7 @@ class Prefetcher:
         for place, stream in enumerate(s for s in later if _walkable(s) or _first_ahead(s)):
             if not _walkable(stream):
                 self._walks[stream.name] = ahead = _FirstPage(stream)
-                self._pool.submit(_placed, place, ahead.run)
+                self._pool.submit(_placed, place, stream, ahead.run)
                 continue
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
@@ -287,7 +288,7 @@ class Prefetcher:
                                             lambda s: _Walk(s, self._shelf), budget)
                 self._windowed.append(walk)
             self._walks[stream.name] = walk
-            self._pool.submit(_placed, place, walk.run)
+            self._pool.submit(_placed, place, stream, walk.run)
 
     def close(self) -> None:
         """Stop the workers (after a failure, pages still queued are dropped)."""
@@ -301,9 +302,21 @@ class Prefetcher:
             windowed.close(wait=True)
 
 
-def _placed(place: int, run: Any) -> None:
+def _placed(place: int, stream: PipedriveStream, run: Any) -> None:
     inflight.set_priority(place, 0)  # earlier streams' requests go first (inflight.py)
+    _read_field_metadata(stream)
     run()
+
+
+def _read_field_metadata(stream: PipedriveStream) -> None:
+    """The custom field definitions the stream's records need, read ahead with its pages:
+    the main thread would ask for them (one round trip, or a call a budget stop refuses)
+    only once it starts emitting the stream. A failure is left for the main thread to meet
+    where a sequential run meets it."""
+    source = getattr(stream, "custom_field_source", None)
+    if source is not None:
+        with contextlib.suppress(Exception):
+            stream.run.custom_fields.items(source)
 
 
 def _starting_value(stream: PipedriveStream) -> Any:

@@ -53,6 +53,22 @@ def test_the_first_page_of_a_newest_first_stream_is_fetched_ahead(make_sandbox, 
     assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
 
 
+def test_field_definitions_are_fetched_with_the_streams_pages(make_sandbox, tmp_path,
+                                                              core_catalog):
+    """Deals, organizations and persons need their custom field definitions to write their
+    records: they are fetched with the streams' pages, while the first stream is still
+    being read, not one round trip each when the main thread starts the stream."""
+    sb = make_sandbox(records=1500, seed=45, latency=0.15, burst_limit=0)
+    run = sync(tmp_path, config(sb.url), core_catalog)
+    assert run.returncode == 0, run.stderr
+    paths = [r["path"] for r in api_calls(sb)]
+    last_activities = max(i for i, p in enumerate(paths) if p == "/api/v2/activities")
+    for fields in ("dealFields", "organizationFields", "personFields"):
+        assert paths.count(f"/api/v2/{fields}") == 1
+        assert paths.index(f"/api/v2/{fields}") < last_activities
+    assert ids_of(run) == {s: {r["id"] for r in sb.data.records(s)} for s in CORE}
+
+
 def test_parallel_pages_stay_within_the_burst_limit(make_sandbox, tmp_path, core_catalog):
     """8 requests per 2 s, 4 streams at once: the limiter paces by the headers and counts the
     requests in flight, so not one call is answered 429."""
