@@ -4,6 +4,8 @@ stream kinds by API version and paging (v2 cursor, v1 offset). Requests are requ
 from __future__ import annotations
 
 import copy
+import logging
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timezone
@@ -20,6 +22,7 @@ from typing_extensions import override
 from tap_pipedrive import drift, page, schemas
 from tap_pipedrive.conform import Conformer
 from tap_pipedrive.paging import PAGE_SIZE, CursorPaginator, PagingLoop, V1OffsetPaginator
+from tap_pipedrive.ratelimit import BudgetStop, budget_stop
 from tap_pipedrive.request import RESUME, ConnectionFailed, RequestStream
 from tap_pipedrive.sdk_compat import selected_schema
 from tap_pipedrive.seen import SeenKeys
@@ -27,6 +30,25 @@ from tap_pipedrive.seen import SeenKeys
 WINDOW = "_window"  # context key of a time window's bounds (windows.py)
 # Pages in a row holding only records already read in this walk: the paging is stuck.
 NO_PROGRESS_PAGES = 5
+
+
+SDK_SYNC_ERROR = "An unhandled error occurred while syncing '%s'"  # Stream.sync's line
+
+
+class _StopIsNoError(logging.Filter):
+    """The SDK logs an ERROR for any exception that leaves a stream's sync; a budget stop is
+    no error (the run exits 75 and the next one resumes): say what it is."""
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == SDK_SYNC_ERROR and budget_stop(sys.exc_info()[1] or Exception()):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = ("%s: stopped by the run's budget; what was read is written and "
+                          "the state saved")
+        return True
+
+
+_STOP_IS_NO_ERROR = _StopIsNoError()
 
 
 class PipedriveStream(RequestStream):
@@ -129,6 +151,37 @@ class PipedriveStream(RequestStream):
     def keep_paging(self) -> bool:
         """Asked before each next page; a stream that has read enough says False."""
         return True
+
+    # --- a budget stop ends this stream, not the run's writing ------------------------------
+
+    # The run's budget (token cap, daily budget, a far-off burst reset) stopped this stream
+    # before its end; its state is the last record emitted (tap.py stops the run with it).
+    budget_stop: BudgetStop | None = None
+
+    @override  # type: ignore[misc]  # final in the SDK; extended, not replaced
+    def sync(self, context: Context | None = None) -> None:
+        """A budget stop ends this stream where it stands, and the run goes on with the pages
+        the later streams have already fetched (paid for): each stops at its first call not
+        made. Then the run exits 75, as it would have at the first stop."""
+        try:
+            self.logger.addFilter(_STOP_IS_NO_ERROR)
+            super().sync(context)
+        except Exception as exc:
+            stop = budget_stop(exc)
+            if stop is None or context is not None or self.parent_stream_type is not None:
+                raise  # a child's stop ends its parent: that parent's state is the one kept
+            self.budget_stop = stop
+            rewind = getattr(self, "rewind_pending_children", None)
+            if rewind is not None:  # parents read, their children not: read them again
+                rewind()
+                self.write_state_now()
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """Not for a stream a budget stop ended: its newest value seen is no bookmark (a
+        stream read newest first has not reached its old bookmark yet)."""
+        if self.budget_stop is None:
+            super().finalize_state_progress_markers(state)
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict]:

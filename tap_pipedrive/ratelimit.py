@@ -200,7 +200,7 @@ class RateLimiter:
         self._sent = threading.local()  # number of the thread's request in flight
         self._requests_sent = self._newest_answered = 0
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
-        self._stopped: DailyBudgetSpent | LongWait | None = None
+        self._stopped: BudgetStop | None = None  # once one request is refused, all are
         self._unreachable: Exception | None = None  # a request gave up: the API is unreachable
         self._unreachable_event = threading.Event()
         self.usage: dict[str, Usage] = {}
@@ -217,11 +217,14 @@ class RateLimiter:
                 raise type(self._unreachable)(*self._unreachable.args)
             spent = self.tokens
             if self.token_cap is not None and spent + cost > self.token_cap:
-                raise RunCapReached(
+                # No later call goes either, even a cheaper one: the run is stopping, and
+                # writes what it has fetched (PipedriveStream.sync).
+                self._stopped = RunCapReached(
                     f"the run reached its token cap (max_tokens_per_run={self.token_cap}): "
                     f"{spent} tokens spent, the next call to {stream} costs {cost}. State "
                     "is saved: the next run resumes here; raise the cap to read more per run"
                 )
+                raise self._stopped
             usage = self.usage.setdefault(stream, Usage())
             usage.requests += 1
             usage.tokens += cost

@@ -155,6 +155,12 @@ class TapPipedrive(TapSeam):
             run.prefetcher.armed = True
             performance.settle_heap()
             super().sync_all()
+            # Streams a budget stop ended wrote what they had (PipedriveStream.sync): now
+            # the run stops as at the first of them (exit 75).
+            stops = [stop for s in self.streams.values()
+                     if (stop := getattr(s, "budget_stop", None)) is not None]
+            if stops:
+                raise stops[0]
         except BaseException as exc:
             failure = exc
             raise
