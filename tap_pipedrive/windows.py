@@ -24,7 +24,8 @@ always share the work evenly, whatever the records' spread.
   so a stream's first range costs no request, unless the records of the meeting second,
   read by both chains, make that page overflow (see Budget). Each further range costs at
   most one partial page, paid from `window_overhead_percent` (2) of the pages of the run's
-  windowed streams (Budget); at most `max_parallel_requests` / 2 ranges at first.
+  windowed streams (Budget), first to the stream emitted first while it is read; at most
+  `max_parallel_requests` / 2 ranges at first.
 - Where: the first page tells how dense the records are at the start, the newest page (the
   first page of the last descending chain: it costs nothing) how dense they are now; the
   edges split the records estimated between them evenly. As the guess may be wrong, when
@@ -123,20 +124,37 @@ class Budget:
     first costs one (the partial page where its two chains meet). The first costs what one
     chain's last partial page does, unless the records of the second where its chains meet,
     read by both, make that page overflow: 2.5 % of runs, with 25 records a second (with
-    counts a multiple of 500, as the sandbox's, every time)."""
+    counts a multiple of 500, as the sandbox's, every time).
+
+    The credit goes to the windowed stream emitted first among those still being read: the
+    main thread waits for that one, while the later ones are read meanwhile (their ranges
+    would finish early and wait). A later stream spends only once every earlier one is read
+    (each `place`, the stream's order in the run, is `reading` until `read`)."""
 
     def __init__(self, overhead: float) -> None:
         self._lock = threading.Lock()
         self.overhead = overhead
         self._credit = 0.0
+        self._reading: set[int] = set()
+
+    def reading(self, place: int) -> None:
+        with self._lock:
+            self._reading.add(place)
+
+    def read(self, place: int) -> None:
+        with self._lock:
+            self._reading.discard(place)
 
     def earn(self, pages: float) -> None:
         with self._lock:
             self._credit += self.overhead / 100 * pages
 
-    def spend(self, most: int) -> int:
-        """Ranges paid for: as many as the credit buys, up to `most`."""
+    def spend(self, most: int, place: int = 0) -> int:
+        """Ranges paid for: as many as the credit buys, up to `most`; none while a stream
+        before `place` is still being read."""
         with self._lock:
+            if any(p < place for p in self._reading):
+                return 0
             count = max(0, min(most, int(self._credit)))
             self._credit -= count
             return count
@@ -374,6 +392,7 @@ class WindowedWalk:
         self._reading = 0  # chains reading now
         self._closed = False
         self._runner: ThreadPoolExecutor | None = None
+        budget.reading(place)
 
     def run(self) -> None:
         start = self.stream.get_starting_timestamp(None)  # the pinned start (prefetch.py)
@@ -386,16 +405,21 @@ class WindowedWalk:
     def _head_pages(self, bounds: dict[str, str | None],
                     start: float | None) -> Iterator[requests.Response]:
         pages = self.stream.iter_pages({WINDOW: bounds})
-        first = next(pages, None)
-        if first is None:
-            return
-        found = keys(first.page.envelope.data)  # type: ignore[attr-defined]
-        _mark(first, found, False)
-        yield first
-        head = self._split(first, found, bounds, start)
-        if head is None:
-            yield from pages  # one chain
-            return
+        head = None
+        try:
+            first = next(pages, None)
+            if first is None:
+                return
+            found = keys(first.page.envelope.data)  # type: ignore[attr-defined]
+            _mark(first, found, False)
+            yield first
+            head = self._split(first, found, bounds, start)
+            if head is None:
+                yield from pages  # one chain
+                return
+        finally:
+            if head is None:  # read (or failed) as one chain
+                self._budget.read(self._place)
         yield from head.pages(pages)
         self._ended(head)
 
@@ -427,7 +451,7 @@ class WindowedWalk:
             return None
         spread = Spread(first, last, len(found), top[-1][0], top[0][0], len(top))
         self._budget.earn(spread.pages)
-        count = 1 + self._budget.spend(min(self._parallel // 2, MOST_RANGES) - 1)
+        count = 1 + self._budget.spend(min(self._parallel // 2, MOST_RANGES) - 1, self._place)
         cuts = spread.edges(count)
         self._budget.earn_back(count - 1 - len(cuts))  # edges closer than a second
         spans = [Range(self._lock, lo, hi)
@@ -476,6 +500,9 @@ class WindowedWalk:
     def _ended(self, chain: Chain) -> None:
         with self._lock:
             self._reading -= 1
+            done = self._reading == 0
+        if done:  # the ranges' credit goes to the next stream (Budget)
+            self._budget.read(self._place)
         self._rebalance()
 
     def _rebalance(self) -> None:
@@ -495,7 +522,8 @@ class WindowedWalk:
             spread = widest.spread()
             assert spread is not None  # left() is finite
             cut = spread.halfway()
-            if not widest.up[0] < cut <= widest.down[0] or not self._budget.spend(1):
+            if not widest.up[0] < cut <= widest.down[0] \
+                    or not self._budget.spend(1, self._place):
                 return
             upper = Range(self._lock, cut, widest.hi)
             upper.down, upper.ends[1] = widest.down, widest.ends[1]
@@ -543,6 +571,7 @@ class WindowedWalk:
         with self._lock:
             self._closed = True
             chains = self.chains[1:]
+        self._budget.read(self._place)
         if self._runner is not None:
             self._runner.shutdown(wait=wait, cancel_futures=True)
         self.head.close()

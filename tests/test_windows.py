@@ -305,3 +305,20 @@ def test_two_percent_of_a_hundred_pages_buys_two_more_ranges():
     assert budget.spend(1) == 0
     budget.earn(10)
     assert budget.spend(1) == 1
+
+
+def test_the_credit_goes_to_the_stream_emitted_first_while_it_is_read():
+    """The main thread waits for the first windowed stream while the later ones are read
+    meanwhile: a later stream's credit buys the earlier one's ranges (split as its chains
+    come free); the later stream spends only once the earlier ones are read."""
+    budget = windows.Budget(2.0)
+    budget.reading(0)  # activities, emitted first
+    budget.reading(3)  # persons
+    budget.earn(40)
+    assert budget.spend(3, 0) == 0  # 0.8: activities alone buys no range
+    budget.earn(60)  # persons' pages: 2.0 in all
+    assert budget.spend(3, 3) == 0  # not while activities is read
+    assert budget.spend(1, 0) == 1 and budget.spend(1, 0) == 1
+    budget.earn(50)
+    budget.read(0)
+    assert budget.spend(3, 3) == 1  # activities read: what is left is persons'
