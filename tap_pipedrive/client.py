@@ -41,7 +41,7 @@ class _StopIsNoError(logging.Filter):
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == SDK_SYNC_ERROR and budget_stop(sys.exc_info()[1] or Exception()):
+        if record.msg == SDK_SYNC_ERROR and budget_stop(sys.exc_info()[1]):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg = ("%s: stopped by the run's budget; what was read is written and "
                           "the state saved")
@@ -163,8 +163,8 @@ class PipedriveStream(RequestStream):
         """A budget stop ends this stream where it stands, and the run goes on with the pages
         the later streams have already fetched (paid for): each stops at its first call not
         made. Then the run exits 75, as it would have at the first stop."""
+        self.logger.addFilter(_STOP_IS_NO_ERROR)  # once: a filter is added only once
         try:
-            self.logger.addFilter(_STOP_IS_NO_ERROR)
             super().sync(context)
         except Exception as exc:
             stop = budget_stop(exc)

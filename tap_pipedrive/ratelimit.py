@@ -60,7 +60,7 @@ class LongWait(BudgetStop):
     """The burst window's reset is further away than `max_rate_limit_wait`."""
 
 
-def budget_stop(exc: BaseException) -> BudgetStop | None:
+def budget_stop(exc: BaseException | None) -> BudgetStop | None:
     """The budget stop that caused `exc` (it may be wrapped, e.g. by a metadata error)."""
     seen: BaseException | None = exc
     for _ in range(10):  # a short chain; never loop on a cycle
