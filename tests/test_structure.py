@@ -14,6 +14,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from helpers import sandbox_config
 
@@ -183,14 +184,14 @@ def test_the_walk_sees_imports_in_functions_and_type_checking_blocks(tmp_path):
     assert cycles(graph) == [["pkg.high", "pkg.low"]]
 
 
-# Run as the console script does (its entry point, below), then list the sandbox's modules
-# that were imported; the first argument is where to write them.
+# Run as the console script does (its entry point, below), then list the modules that were
+# imported; the first argument is where to write them.
 PROGRAM = """
 import atexit, json, sys
 out = sys.argv.pop(1)
 def report():
     with open(out, "w") as f:
-        json.dump(sorted(m for m in sys.modules if m.split(".")[0] == "tap_pipedrive_sandbox"), f)
+        json.dump(sorted(sys.modules), f)
 atexit.register(report)
 from tap_pipedrive.main import main
 main()
@@ -202,8 +203,8 @@ def test_the_console_script_is_the_command_line_entry_point():
     assert scripts["tap-pipedrive"] == "tap_pipedrive.main:main"
 
 
-def test_a_sync_does_not_import_the_sandbox(make_sandbox, tmp_path):
-    sb = make_sandbox(records=20)
+def _sync_loads(sb: Any, tmp_path: Path) -> set[str]:
+    """The modules an API-token sync of the sandbox imports, run as the console script."""
     config = tmp_path / "config.json"
     config.write_text(json.dumps(sandbox_config(sb.url)))
     loaded = tmp_path / "loaded.json"
@@ -213,9 +214,23 @@ def test_a_sync_does_not_import_the_sandbox(make_sandbox, tmp_path):
                          env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"type":"RECORD"' in run.stdout.replace(" ", "")  # it did sync
-    assert set(json.loads(loaded.read_text())) <= SYNC_MAY_LOAD
+    return set(json.loads(loaded.read_text()))
+
+
+def test_a_sync_does_not_import_the_sandbox(make_sandbox, tmp_path):
+    synced = _sync_loads(make_sandbox(records=20), tmp_path)
+    assert {m for m in synced if m.split(".")[0] == "tap_pipedrive_sandbox"} <= SYNC_MAY_LOAD
     # ... while the same command line still offers the sandbox, and loads it to run it.
+    loaded = tmp_path / "loaded.json"
     check = subprocess.run([sys.executable, "-c", PROGRAM, str(loaded), "sandbox", "--help"],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     assert "tap_pipedrive_sandbox.server" in json.loads(loaded.read_text())
+
+
+def test_an_api_token_sync_does_not_load_the_oauth_cipher(make_sandbox, tmp_path):
+    """cryptography (OpenSSL's bindings: ~9 MB of the peak RSS) only reads and writes the
+    OAuth settings file; a sync with an API token never opens one."""
+    loaded = _sync_loads(make_sandbox(records=20), tmp_path)
+    assert "tap_pipedrive.auth.token_file" in loaded  # the OAuth flows are registered...
+    assert not {m for m in loaded if m.split(".")[0] == "cryptography"}  # ... not their cipher

@@ -25,17 +25,18 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from filelock import FileLock, Timeout
 from typing_extensions import override
 
 from tap_pipedrive.auth.oauth import REAUTHORIZE
 from tap_pipedrive.auth.tokens import Tokens
 from tap_pipedrive.errors import AuthError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 FILE_NAME = "OAuthSettings.txt"
 FORMAT = "tap-pipedrive-oauth-settings"
@@ -48,9 +49,25 @@ def default_location() -> Path:
 
 
 def _fernet(client_secret: str, salt: bytes) -> Fernet:
+    # Imported here: OpenSSL's bindings are ~9 MB of memory, and a sync with an API token
+    # (most runs) never reads or writes a token file.
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
                 info=f"{FORMAT} v{VERSION}".encode())
     return Fernet(base64.urlsafe_b64encode(hkdf.derive(client_secret.encode())))
+
+
+def _decrypt(client_secret: str, salt: bytes, token: bytes) -> bytes | None:
+    """The plain text, or None when the key does not open it (another secret, or altered)."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet(client_secret, salt).decrypt(token)
+    except InvalidToken:
+        return None
 
 
 class TokenFile:
@@ -88,9 +105,8 @@ class TokenFile:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise AuthError(f"the OAuth settings file {self.path} is damaged or not a "
                             f"tap-pipedrive settings file; delete it and " + REAUTHORIZE) from None
-        try:
-            plain = _fernet(self._secret, salt).decrypt(token)
-        except InvalidToken:
+        plain = _decrypt(self._secret, salt, token)
+        if plain is None:
             raise AuthError(
                 f"cannot decrypt the OAuth settings file {self.path}: it was written with "
                 f"another oauth_client_secret (or altered); use the client secret it was "
