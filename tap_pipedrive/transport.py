@@ -30,6 +30,7 @@ from typing_extensions import override
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from tap_pipedrive import performance
 from tap_pipedrive.errors import TapPipedriveError
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20  # a full page of deals is ~1 MB; 64 times that
@@ -207,6 +208,7 @@ class GuardedAdapter(HTTPAdapter):
             chunks.append(chunk)
         response._content = b"".join(chunks)
         response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
+        performance.body_read(size)
 
     def _too_large(self, response: requests.Response) -> ResponseTooLarge:
         return ResponseTooLarge(f"an answer larger than max_response_bytes={self.max_bytes}",
