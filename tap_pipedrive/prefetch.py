@@ -89,6 +89,7 @@ class _Walk:
             for response in self.stream.iter_pages(None) if pages is None else pages:
                 if not self._put(response):
                     return
+                del response  # its body is on disk: not held while the next is fetched
             self._shelf.finish(self, _DONE)
         except BaseException as exc:  # handed to the main thread, raised in order there
             self._shelf.finish(self, exc)

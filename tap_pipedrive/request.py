@@ -217,6 +217,7 @@ class RequestStream(RESTStreamSeam):
                         f"{again.first} already used; stopped there. State is saved: a run "
                         "again resumes there but may meet the same loop (a Pipedrive fault)"
                     ) from None
+                del response  # not held (its body: ~1 MB) while the next page is fetched
 
     # --- responses: errors and bad bodies -------------------------------------------------
 

@@ -325,14 +325,17 @@ class Chain:
                  bounds: dict[str, str | None], on_page: Callable[[], None]) -> None:
         self.walk, self.range, self.descending, self.bounds = walk, span, descending, bounds
         self._on_page = on_page
+        # Its first page when planning read it (the newest page): held here, not in the
+        # worker's arguments, which live as long as the chain is read; pages() lets it go.
+        self.first: requests.Response | None = None
 
-    def pages(self, pages: Iterator[requests.Response],
-              read: requests.Response | None = None) -> Iterator[requests.Response]:
+    def pages(self, pages: Iterator[requests.Response]) -> Iterator[requests.Response]:
         """`pages` (asked with `bounds`), each request's bounds set from the other chain's
-        progress just before it is sent; ends where the two chains meet. `read`: its first
-        page, read already (whatever the other chain has read since, it is kept: the range
-        counts it as read). Each page carries the ends of its records' sort keys (`_mark`),
-        read here, in the worker."""
+        progress just before it is sent; ends where the two chains meet. `first`, when set:
+        its first page, read already (whatever the other chain has read since, it is kept:
+        the range counts it as read). Each page carries the ends of its records' sort keys
+        (`_mark`), read here, in the worker."""
+        read, self.first = self.first, None
         try:
             while read is not None or not self.range.met:
                 asked = self._aim()
@@ -350,6 +353,7 @@ class Chain:
                 yield response
                 if not (more and goes_on):
                     return
+                del response  # not held (its body: ~1 MB) while the next page is fetched
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -414,6 +418,7 @@ class WindowedWalk:
             _mark(first, found, False)
             yield first
             head = self._split(first, found, bounds, start)
+            del first  # not held (~1 MB) while the chain reads on
             if head is None:
                 yield from pages  # one chain
                 return
@@ -474,7 +479,8 @@ class WindowedWalk:
             if index < len(self.chains) - 1:
                 self._runner.submit(self._fetch, index, chain)
             else:  # the newest page is the last descending chain's first
-                self._runner.submit(self._fetch, index, chain, newest_pages, newest)
+                chain.first = newest
+                self._runner.submit(self._fetch, index, chain, newest_pages)
         return head
 
     def _chain(self, span: Range, descending: bool, bounds: dict[str, str | None],
@@ -485,8 +491,8 @@ class WindowedWalk:
         self.chains.insert(len(self.chains) if at is None else at, chain)
         return chain
 
-    def _fetch(self, index: int, chain: Chain, pages: Iterator[requests.Response] | None = None,
-               read: requests.Response | None = None) -> None:
+    def _fetch(self, index: int, chain: Chain,
+               pages: Iterator[requests.Response] | None = None) -> None:
         try:
             inflight.set_priority(self._place, index)
             if pages is None:
@@ -494,7 +500,7 @@ class WindowedWalk:
         except BaseException as exc:  # raised where this chain is emitted, never a hang
             self._shelf.finish(chain.walk, exc)
             return
-        chain.walk.run(chain.pages(pages, read))
+        chain.walk.run(chain.pages(pages))
         self._ended(chain)
 
     def _ended(self, chain: Chain) -> None:

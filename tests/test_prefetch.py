@@ -115,3 +115,41 @@ def test_a_run_with_nothing_new_costs_one_call_per_stream(make_sandbox, tmp_path
     assert sorted(p for p in paths if p not in metadata) == sorted(
         f"/api/{'v1' if s == 'users' else 'v2'}/{s}" for s in CORE)
     assert len(metadata) == len(set(metadata)) <= 4  # each read once per run
+
+
+def test_a_worker_holds_no_page_body_while_it_fetches_the_next(make_sandbox, monkeypatch,
+                                                               capsys):
+    """A page's body (~1 MB of deals) waits on disk once fetched: the worker that fetched it
+    (a stream's or a time window's chain) lets it go before it asks for the next page (a
+    cursor's), so 8 chains hold 8 bodies at most, not 16 or more (the first page of a
+    windowed stream was held to its chain's end, the newest page by the worker's arguments):
+    5 MiB of the peak RSS on the 8 core streams."""
+    import threading
+    import weakref
+
+    from tap_pipedrive import transport
+
+    sb = make_sandbox(records=3000, seed=45, burst_limit=0)
+    received: dict[threading.Thread, weakref.WeakSet] = {}
+    held: list[int] = []
+    send = transport.GuardedAdapter.send
+
+    def tracked(self, request, **kwargs):
+        mine = received.setdefault(threading.current_thread(), weakref.WeakSet())
+        if "cursor=" in request.url and threading.current_thread() is not threading.main_thread():
+            held.append(len(mine))  # this worker's earlier answers still alive
+        response = send(self, request, **kwargs)
+        if "cursor=" in request.url or "sort_direction=desc" not in request.url:
+            mine.add(response)  # not a newest page: the chain it is handed to holds it
+        return response
+
+    monkeypatch.setattr(transport.GuardedAdapter, "send", tracked)
+    tap = TapPipedrive(config=config(sb.url, max_parallel_requests=4, progress_interval=0,
+                                     window_overhead_percent=100))
+    for stream in tap.streams.values():
+        stream.selected = stream.name in CORE
+    tap.sync_all()
+    out = capsys.readouterr().out
+    assert out.count('{"type":"RECORD"') == sum(len(sb.data.records(s)) for s in CORE)
+    assert len(held) > 10  # the workers fetched most pages
+    assert max(held) == 0
