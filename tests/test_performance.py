@@ -104,3 +104,24 @@ def test_freed_heap_memory_is_given_back_as_pages_are_read(monkeypatch, shared_s
         assert response.status_code == 200
         read += len(response.content)
     assert trims == [0, 0]
+
+
+def test_a_page_waiting_on_disk_keeps_neither_its_body_nor_the_connections_answer(
+        shared_sandbox):
+    """A backfill of a million deals has about a thousand pages waiting at times; each kept
+    ~10 kB besides its body (urllib3's and http.client's answer objects, half of it). The
+    copy that waits holds what the records are read with, and reads as the original."""
+    from tap_pipedrive import page
+    from tap_pipedrive.transport import api_session
+
+    session = api_session(shared_sandbox.url, 30)
+    session.headers["x-api-token"] = shared_sandbox.api_token
+    response = session.get(f"{shared_sandbox.url}/api/v2/deals", params={"limit": 500})
+    page.attach(response, response.content)
+    waiting = page.without_body(response)
+    assert waiting.raw is None and waiting._content is None
+    assert waiting.status_code == 200 and waiting.url == response.url
+    page.attach(waiting, response.content)
+    assert waiting.page.data() == response.page.data()
+    assert waiting.json() == response.json()
+    waiting.close()  # nothing left to release: no error
