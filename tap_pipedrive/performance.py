@@ -112,7 +112,7 @@ class _Heap:
     deal, over 512 bytes, is glibc's, not Python's): a 100,000-deal sync read one page at a
     time grew from 58 to 73 MiB, and held 16-19 MiB of freed heap with 8 requests in flight.
     So after every TRIM_EVERY bytes of bodies read, the free pages inside the heaps go back
-    to the system (malloc_trim, 1-4 ms): flat, and 80 MiB at most on the 8 core streams."""
+    to the system (malloc_trim, 1-4 ms): the same sync stayed at 58-61 MiB."""
 
     def __init__(self) -> None:
         self.trim: Any = None  # glibc's malloc_trim, once steady_malloc found it
