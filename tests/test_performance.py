@@ -14,6 +14,14 @@ from singer_sdk import singerlib as singer
 from tap_pipedrive import performance
 
 
+def _session(sandbox):
+    from tap_pipedrive.transport import api_session
+
+    session = api_session(sandbox.url, 30)
+    session.headers["x-api-token"] = sandbox.api_token
+    return session
+
+
 class _CountingFile(io.FileIO):
     writes = 0
 
@@ -81,8 +89,6 @@ def test_freed_heap_memory_is_given_back_as_pages_are_read(monkeypatch, shared_s
     malloc_trim, reading TRIM_EVERY bytes of page bodies calls it once."""
     import ctypes
 
-    from tap_pipedrive.transport import api_session
-
     trims: list[int] = []
 
     class Libc:
@@ -96,8 +102,7 @@ def test_freed_heap_memory_is_given_back_as_pages_are_read(monkeypatch, shared_s
     monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
     monkeypatch.setattr(performance, "_heap", performance._Heap())
     performance.steady_malloc()
-    session = api_session(shared_sandbox.url, 30)
-    session.headers["x-api-token"] = shared_sandbox.api_token
+    session = _session(shared_sandbox)
     read = 0
     while read < 2 * performance.TRIM_EVERY:  # the same page again and again
         response = session.get(f"{shared_sandbox.url}/api/v2/deals", params={"limit": 500})
@@ -112,11 +117,9 @@ def test_a_page_waiting_on_disk_keeps_neither_its_body_nor_the_connections_answe
     ~10 kB besides its body (urllib3's and http.client's answer objects, half of it). The
     copy that waits holds what the records are read with, and reads as the original."""
     from tap_pipedrive import page
-    from tap_pipedrive.transport import api_session
 
-    session = api_session(shared_sandbox.url, 30)
-    session.headers["x-api-token"] = shared_sandbox.api_token
-    response = session.get(f"{shared_sandbox.url}/api/v2/deals", params={"limit": 500})
+    response = _session(shared_sandbox).get(f"{shared_sandbox.url}/api/v2/deals",
+                                            params={"limit": 500})
     page.attach(response, response.content)
     waiting = page.without_body(response)
     assert waiting.raw is None and waiting._content is None

@@ -14,9 +14,11 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
+import pytest
 from helpers import sandbox_config
+
+from tap_pipedrive_sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP_PACKAGE = ROOT / "tap_pipedrive"
@@ -203,23 +205,27 @@ def test_the_console_script_is_the_command_line_entry_point():
     assert scripts["tap-pipedrive"] == "tap_pipedrive.main:main"
 
 
-def _sync_loads(sb: Any, tmp_path: Path) -> set[str]:
-    """The modules an API-token sync of the sandbox imports, run as the console script."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(sandbox_config(sb.url)))
-    loaded = tmp_path / "loaded.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
-    run = subprocess.run([sys.executable, "-c", PROGRAM, str(loaded), "--config", str(config)],
-                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-                         env=env)
+@pytest.fixture(scope="module")
+def synced_modules(tmp_path_factory) -> set[str]:
+    """The modules an API-token sync of a sandbox imports, run as the console script (once
+    for the tests that look at them)."""
+    tmp_path = tmp_path_factory.mktemp("sync")
+    with Sandbox(records=20) as sb:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(sandbox_config(sb.url)))
+        loaded = tmp_path / "loaded.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
+        run = subprocess.run([sys.executable, "-c", PROGRAM, str(loaded), "--config",
+                              str(config)], capture_output=True, text=True, timeout=300,
+                             stdin=subprocess.DEVNULL, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"type":"RECORD"' in run.stdout.replace(" ", "")  # it did sync
     return set(json.loads(loaded.read_text()))
 
 
-def test_a_sync_does_not_import_the_sandbox(make_sandbox, tmp_path):
-    synced = _sync_loads(make_sandbox(records=20), tmp_path)
-    assert {m for m in synced if m.split(".")[0] == "tap_pipedrive_sandbox"} <= SYNC_MAY_LOAD
+def test_a_sync_does_not_import_the_sandbox(synced_modules, tmp_path):
+    sandbox = {m for m in synced_modules if m.split(".")[0] == "tap_pipedrive_sandbox"}
+    assert sandbox <= SYNC_MAY_LOAD
     # ... while the same command line still offers the sandbox, and loads it to run it.
     loaded = tmp_path / "loaded.json"
     check = subprocess.run([sys.executable, "-c", PROGRAM, str(loaded), "sandbox", "--help"],
@@ -228,9 +234,9 @@ def test_a_sync_does_not_import_the_sandbox(make_sandbox, tmp_path):
     assert "tap_pipedrive_sandbox.server" in json.loads(loaded.read_text())
 
 
-def test_an_api_token_sync_does_not_load_the_oauth_cipher(make_sandbox, tmp_path):
+def test_an_api_token_sync_does_not_load_the_oauth_cipher(synced_modules):
     """cryptography (OpenSSL's bindings: ~9 MB of the peak RSS) only reads and writes the
     OAuth settings file; a sync with an API token never opens one."""
-    loaded = _sync_loads(make_sandbox(records=20), tmp_path)
+    loaded = synced_modules
     assert "tap_pipedrive.auth.token_file" in loaded  # the OAuth flows are registered...
     assert not {m for m in loaded if m.split(".")[0] == "cryptography"}  # ... not their cipher
