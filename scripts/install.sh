@@ -23,5 +23,9 @@ pip_install "${constraints[@]}" -e sandbox
 for plugin in plugins/*/; do
   [[ -f "$plugin/pyproject.toml" ]] && pip_install "${constraints[@]}" -e "$plugin"
 done
+# Editable installs get no bytecode, and where Python writes none (PYTHONDONTWRITEBYTECODE,
+# usual in containers) every run compiled the tap again: 0.14 s of a small sync's 0.8 s CPU.
+"$VENV/bin/python" -m compileall -q -j 0 tap_pipedrive sandbox/tap_pipedrive_sandbox \
+  plugins/*/tap_pipedrive_* >/dev/null
 "$VENV/bin/tap-pipedrive" --version >/dev/null
 echo "installed into $VENV" >&2
