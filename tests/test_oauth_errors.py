@@ -5,7 +5,11 @@ process); the others run the click command in process."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -241,3 +245,52 @@ def test_unusable_settings_file(sb, tmp_path, damage, says):
         settings.mkdir()
     result = invoke(tmp_path, config, "auth", "test")
     assert_one_line_error(sb, *result, str(settings), says)
+
+
+# Run as the console script does, on a machine slow enough that the listener's page for a
+# refusal is still being written when the login fails (first argument: seconds of delay).
+SLOW_PAGE_PROGRAM = """
+import sys, time
+from tap_pipedrive.auth import loopback
+delay = float(sys.argv.pop(1))
+page = loopback._Handler._page
+def slow_page(self, *args):
+    time.sleep(delay)
+    page(self, *args)
+loopback._Handler._page = slow_page
+from tap_pipedrive.main import main
+main()
+"""
+
+RECORDING_BROWSER = """#!{python}
+# A browser that follows the redirects and keeps what it was shown (or how it failed).
+import sys, urllib.request
+try:
+    shown = urllib.request.urlopen(sys.argv[1], timeout=30).read().decode()
+except Exception as exc:
+    shown = f"failed: {{exc!r}}"
+open({out!r}, "w").write(shown)
+"""
+
+
+def test_a_refusal_reaches_the_browser_before_the_login_exits(sb, tmp_path):
+    """The browser tab says access was not granted, even when the page goes out after the
+    terminal's error (a loaded machine): the login waits for it before it exits, as it
+    did already for the authorized and failed pages. It dropped the connection instead."""
+    sb.deny_consent = True
+    shown = tmp_path / "shown.html"
+    browser = tmp_path / "browser.py"
+    browser.write_text(RECORDING_BROWSER.format(python=sys.executable, out=str(shown)))
+    browser.chmod(0o755)
+    config = write_config(tmp_path, oauth_config(sb, tmp_path, auth_method="oauth-desktop"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
+    env.update({"BROWSER": str(browser), "DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    run = subprocess.run([sys.executable, "-c", SLOW_PAGE_PROGRAM, "1", "--config",
+                          str(config), "auth", "login"], capture_output=True, text=True,
+                         timeout=120, env=env, stdin=subprocess.DEVNULL)
+    assert run.returncode != 0 and "denied" in run.stderr.strip().splitlines()[-1]
+    for _ in range(100):  # the browser runs in the background: give it its moment
+        if shown.exists():
+            break
+        time.sleep(0.1)
+    assert "Access was not granted" in shown.read_text()

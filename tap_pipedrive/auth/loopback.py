@@ -140,16 +140,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._page(409, "Already answered", "This login has already received its "
                        "callback; see the terminal.")
             return
-        if "error" in query:
-            self._page(200, "Access was not granted", "You can close this tab and return to "
-                       "the terminal.")
-        elif login.outcome.wait(EXCHANGE_WAIT) and login.ok:
-            self._page(200, "tap-pipedrive is authorized", "You can close this tab and "
-                       "return to the terminal.")
-        else:
-            self._page(200, "Authorization failed", "The code could not be exchanged for "
-                       "tokens; the terminal says why.")
-        login.answered.set()
+        try:
+            if "error" in query:
+                self._page(200, "Access was not granted", "You can close this tab and return "
+                           "to the terminal.")
+            elif login.outcome.wait(EXCHANGE_WAIT) and login.ok:
+                self._page(200, "tap-pipedrive is authorized", "You can close this tab and "
+                           "return to the terminal.")
+            else:
+                self._page(200, "Authorization failed", "The code could not be exchanged for "
+                           "tokens; the terminal says why.")
+        finally:  # a browser gone meanwhile keeps no one waiting
+            login.answered.set()
 
     def _page(self, status: int, title: str, text: str) -> None:
         body = PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
@@ -217,11 +219,12 @@ class CallbackListener:
         return self.login.query
 
     def finish(self, ok: bool) -> None:
-        """The exchange is over: let the waiting page say how, and give it time to go out."""
+        """The exchange is over (or consent was refused): let the waiting page say how, and
+        give it time to go out. A refusal's page too: the process exits next, and a page
+        not yet written would reach the browser as a dropped connection."""
         self.login.ok = ok
         self.login.outcome.set()
-        if "error" not in self.login.query:
-            self.login.answered.wait(ANSWER_WAIT)
+        self.login.answered.wait(ANSWER_WAIT)
 
 
 def _is_loopback(host: str) -> bool:
