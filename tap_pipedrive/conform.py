@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tap_pipedrive import fit
 from tap_pipedrive.codegen import RecordFunction, record_function
 
 logger = logging.getLogger("tap-pipedrive")
@@ -29,11 +30,12 @@ logger = logging.getLogger("tap-pipedrive")
 Convert = Callable[[Any], Any]
 Undeclared = Callable[[str, dict[str, Any], set[str]], None]
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_RFC3339 = fit.DATE_TIME
 _V1_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = fit.DATE
 _ZERO_DATE = re.compile(r"^0000-00-00")
 _NUMBERS = (int, float, Decimal)
+_TRIAL = 100  # records before a stream whose records seldom fit stops checking them first
 
 
 class OddValues:
@@ -102,9 +104,26 @@ class Conformer:
         self.odd = odd
         self.undeclared = undeclared
         self._keep = _ObjectPlan.build(self, schema, known or schema, "")
+        self._fits: Any = fit.fits(schema, self._keep.keep_extra)
+        self._checked = self._missed = 0
 
     def conform(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record that fits (fit.py) as it is, at once; any other, value by value."""
+        if self._fits is not None:
+            self._checked += 1
+            try:
+                self._fits(record)
+                return record
+            except ValueError:  # msgspec.ValidationError, or a value it cannot read
+                self._miss()
         return self._keep.apply(record)
+
+    def _miss(self) -> None:
+        """A stream whose records seldom fit (v1 timestamps, say: each one converted) stops
+        checking them first, which would only add to each record's cost."""
+        self._missed += 1
+        if self._checked >= _TRIAL and self._missed * 2 > self._checked:
+            self._fits = None
 
     def unknown(self, path: str, names: set[str]) -> None:
         """Properties the schema does not know (Pipedrive added some): dropped, said once."""
