@@ -21,9 +21,11 @@ pages takes no CPU from this one, and its memory is not in the children's peak R
 runs (1) `tap-pipedrive` on the chosen streams and (2) baseline_walk.py (parse each page
 with orjson, write RECORD lines: the floor of the CPU goal), each as a child process whose
 stdout is drained by this one, and prints wall time, CPU time (user+sys of the child), CPU
-per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost).
-Compare the two rows of one run: the ratio is meaningful on a noisy machine, the absolute
-figures less so.
+per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost):
+each the median of `--repeat` runs (3), the tap's and the baseline's in turn, and the 429s
+of the run that had most. Compare the two rows of one run: the ratio is meaningful on a
+noisy machine (one run of each moved it by a tenth from one minute to the next), the
+absolute figures less so.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import contextlib
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,6 +142,17 @@ def measure(name: str, argv: list[str], sandbox: SandboxProcess, env: dict[str, 
     )
 
 
+def median(runs: list[Figures]) -> Figures:
+    """Each figure the median of the runs' (the calls: those of the median wall time's run)."""
+    middle = sorted(runs, key=lambda f: f.wall)[len(runs) // 2]
+
+    def mid(name: str) -> float:
+        return statistics.median(getattr(f, name) for f in runs)
+
+    return Figures(middle.name, middle.records, mid("wall"), mid("cpu"), mid("rss_mib"),
+                   middle.requests, middle.tokens, max(f.throttled for f in runs), middle.calls)
+
+
 def catalog_for(streams: list[str], tmp: Path, env: dict[str, str]) -> Path:
     out = subprocess.run([TAP, "--config", str(tmp / "config.json"), "--discover"],
                          capture_output=True, text=True, check=True, env=env).stdout
@@ -162,6 +176,8 @@ def main() -> None:
     parser.add_argument("--page-cache-mb", type=float, default=0,
                         help="sandbox page cache (its CPU, not its latency, then bounds no run)")
     parser.add_argument("--tap-config", default="{}", help="extra tap settings, as JSON")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each, in turn; each figure is the median of its runs")
     parser.add_argument("--streams", nargs="+", default=list(CORE), choices=list(CORE),
                         help="streams to sync (default: the 8 core streams)")
     args = parser.parse_args()
@@ -179,10 +195,13 @@ def main() -> None:
             # Warm the sandbox's update_time indexes so neither run pays for building them.
             measure("warm-up", [sys.executable, str(HERE / "baseline_walk.py"), sb.url,
                                 sb.api_token, *paths], sb, env)
-            tap = measure("tap", [TAP, "--config", str(tmp / "config.json"),
-                                  "--catalog", str(catalog)], sb, env)
-            base = measure("baseline", [sys.executable, str(HERE / "baseline_walk.py"), sb.url,
-                                        sb.api_token, *paths], sb, env)
+            taps, bases = [], []
+            for _ in range(args.repeat):  # in turn, so that both see the machine's moods
+                taps.append(measure("tap", [TAP, "--config", str(tmp / "config.json"),
+                                            "--catalog", str(catalog)], sb, env))
+                bases.append(measure("baseline", [sys.executable, str(HERE / "baseline_walk.py"),
+                                                  sb.url, sb.api_token, *paths], sb, env))
+            tap, base = median(taps), median(bases)
             print(tap.row())
             print(base.row())
             ratio = (tap.cpu / tap.records) / (base.cpu / base.records)
