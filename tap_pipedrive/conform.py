@@ -104,7 +104,7 @@ class Conformer:
         self.odd = odd
         self.undeclared = undeclared
         self._keep = _ObjectPlan.build(self, schema, known or schema, "")
-        self._fits: Any = fit.fits(schema, self._keep.keep_extra)
+        self._fits: fit.Check | None = fit.fits(schema, self._keep.keep_extra)
         self._checked = self._missed = 0
 
     def conform(self, record: dict[str, Any]) -> dict[str, Any]:

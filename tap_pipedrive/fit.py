@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -36,7 +37,10 @@ _FINITE = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_inf
 _TYPES: dict[str, Any] = {"string": str, "integer": int, "number": _FINITE, "boolean": bool}
 
 
-def fits(schema: dict[str, Any], extra: bool) -> Any:
+Check = Callable[[dict[str, Any]], object]
+
+
+def fits(schema: dict[str, Any], extra: bool) -> Check | None:
     """The check of an object schema's records: called with a record, it raises ValueError
     (msgspec.ValidationError, mostly) unless the record fits. `extra`: keys the schema does
     not name may be there (and are not checked). None: this schema cannot be checked so."""
