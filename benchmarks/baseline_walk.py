@@ -9,28 +9,42 @@ floor of what a tap written in Python spends per record.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import orjson
 import requests
 
 
-def walk(session: requests.Session, base: str, path: str, out: BinaryIO) -> None:
-    stream = path.rsplit("/", 1)[-1]
+def pages(session: requests.Session, base: str, path: str) -> Iterator[tuple[bytes, dict]]:
+    """The stream's pages as the tap asks for them (limit=500, cursor or offset paging):
+    each body, and the document parsed from it (once)."""
     params: dict[str, object] = {"limit": 500}
     if path == "/api/v2/deals":
         params["status"] = "open,won,lost,deleted"
     if path.startswith("/api/v1/"):
         params = {}
     while True:
-        body = orjson.loads(session.get(base + path, params=params, timeout=60).content)
-        for record in body.get("data") or []:
-            out.write(orjson.dumps({"type": "RECORD", "stream": stream, "record": record},
-                                   option=orjson.OPT_APPEND_NEWLINE))
+        content = session.get(base + path, params=params, timeout=60).content
+        body = orjson.loads(content)
+        yield content, body
         cursor = (body.get("additional_data") or {}).get("next_cursor")
         if not cursor:
             return
         params["cursor"] = cursor
+
+
+def write_records(body: dict, stream: str, write: Callable[[bytes], object]) -> None:
+    """A RECORD line for each record of a parsed page."""
+    for record in body.get("data") or []:
+        write(orjson.dumps({"type": "RECORD", "stream": stream, "record": record},
+                           option=orjson.OPT_APPEND_NEWLINE))
+
+
+def walk(session: requests.Session, base: str, path: str, out: BinaryIO) -> None:
+    stream = path.rsplit("/", 1)[-1]
+    for _, body in pages(session, base, path):
+        write_records(body, stream, out.write)
 
 
 def main() -> None:
