@@ -40,12 +40,20 @@ def oauth_config(sb: Sandbox, tmp_path: Path, **extra: Any) -> dict[str, Any]:
 
 BROWSER_SCRIPT = """#!{python}
 # A stand-in for the system browser: open the page and follow redirects, like a user who
-# clicks Allow. MODE=ignore never calls back; MODE=forge-state alters the state.
+# clicks Allow. MODE=ignore never calls back; MODE=forge-state alters the state;
+# MODE=record keeps the page it was shown (or how that failed) in <this script>.shown.
 import sys, urllib.error, urllib.request
 from urllib.parse import urlencode, urlparse, parse_qs, urlunparse
 url = sys.argv[1]
 mode = {mode!r}
 if mode == "ignore":
+    sys.exit(0)
+if mode == "record":
+    try:
+        shown = urllib.request.urlopen(url, timeout=30).read().decode()
+    except Exception as exc:
+        shown = f"failed: {{exc!r}}"
+    open(__file__ + ".shown", "w").write(shown)
     sys.exit(0)
 if mode == "forge-state":
     parts = urlparse(url)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -262,29 +263,17 @@ from tap_pipedrive.main import main
 main()
 """
 
-RECORDING_BROWSER = """#!{python}
-# A browser that follows the redirects and keeps what it was shown (or how it failed).
-import sys, urllib.request
-try:
-    shown = urllib.request.urlopen(sys.argv[1], timeout=30).read().decode()
-except Exception as exc:
-    shown = f"failed: {{exc!r}}"
-open({out!r}, "w").write(shown)
-"""
-
 
 def test_a_refusal_reaches_the_browser_before_the_login_exits(sb, tmp_path):
     """The browser tab says access was not granted, even when the page goes out after the
     terminal's error (a loaded machine): the login waits for it before it exits, as it
     did already for the authorized and failed pages. It dropped the connection instead."""
     sb.deny_consent = True
-    shown = tmp_path / "shown.html"
-    browser = tmp_path / "browser.py"
-    browser.write_text(RECORDING_BROWSER.format(python=sys.executable, out=str(shown)))
-    browser.chmod(0o755)
+    browser = browser_env(tmp_path, "record")
+    shown = Path(browser["BROWSER"] + ".shown")
     config = write_config(tmp_path, oauth_config(sb, tmp_path, auth_method="oauth-desktop"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_PIPEDRIVE_")}
-    env.update({"BROWSER": str(browser), "DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    env.update(browser)
     run = subprocess.run([sys.executable, "-c", SLOW_PAGE_PROGRAM, "1", "--config",
                           str(config), "auth", "login"], capture_output=True, text=True,
                          timeout=120, env=env, stdin=subprocess.DEVNULL)
