@@ -6,14 +6,17 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 WINDOW = 2.0
 
 
 class BurstLimiter:
-    def __init__(self, limit: int, window: float = WINDOW) -> None:
+    def __init__(self, limit: int, window: float = WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = int(limit)
         self.window = window
+        self._clock = clock  # injectable: tests drive the window with their own clock
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -22,7 +25,7 @@ class BurstLimiter:
         do not use up the window. A limit of 0 disables limiting and the headers."""
         if self.limit <= 0:
             return True, {}
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - self.window:
