@@ -197,8 +197,8 @@ class RateLimiter:
         self._not_burst_in_a_row = 0
         self._in_flight = 0  # requests sent and not answered yet (threads)
         self._prober: int | None = None  # the thread whose request tests a new window
-        self._sent = threading.local()  # number of the thread's request in flight
-        self._requests_sent = self._newest_answered = 0
+        self._sent = threading.local()  # the thread's request in flight: number, flying
+        self._requests_sent = 0
         self.daily_left: int | None = None  # x-daily-ratelimit-token-remaining, when sent
         self._stopped: BudgetStop | None = None  # once one request is refused, all are
         self._unreachable: Exception | None = None  # a request gave up: the API is unreachable
@@ -261,6 +261,7 @@ class RateLimiter:
 
     def _send(self) -> float:
         """Count a request that goes now (the lock is held); 0: no wait."""
+        self._sent.flying = self._in_flight  # others on their way: they may arrive after it
         self._in_flight += 1
         self._requests_sent += 1
         self._sent.number = self._requests_sent
@@ -295,16 +296,15 @@ class RateLimiter:
             if daily_left is not None:
                 self.daily_left = int(daily_left)
             if remaining is not None:
-                # The server counted this request, not those sent since and still in flight.
-                room = max(int(remaining) - (self._in_flight - 1), 0)
-                # Answers may come back out of order: one to a request sent before the last
-                # answered one must not give back room that newer requests used.
-                sent = getattr(self._sent, "number", 0)
-                if self._remaining is None or sent > self._newest_answered:
-                    self._remaining = room
-                    self._newest_answered = sent
-                else:
-                    self._remaining = min(self._remaining, room)
+                # The server counted this request and those it received before it. Requests
+                # from several threads reach it in no set order: any sent after this one,
+                # or on its way when this one went, may be missing from its count. What is
+                # left after those is a floor of the room, as is the room counted down since
+                # earlier answers: the higher floor holds (the window only frees slots).
+                number = getattr(self._sent, "number", self._requests_sent)
+                unseen = self._requests_sent - number + getattr(self._sent, "flying", 0)
+                room = max(int(remaining) - unseen, 0)
+                self._remaining = room if self._remaining is None else max(self._remaining, room)
                 self._window_ends = now + max(reset or 0.0, MIN_WAIT if remaining <= 0 else 0)
             if status != 429:
                 self._rate_limited_in_a_row = self._not_burst_in_a_row = 0

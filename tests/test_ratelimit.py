@@ -162,6 +162,81 @@ def test_limiter_is_shared_safely_by_threads():
     assert len(errors) == 300
 
 
+class Waits(Exception):
+    """The limiter would sleep: in the simulation below the worker tries again later."""
+
+
+def test_an_older_request_answered_first_gives_no_room_it_used():
+    """Two threads: R is numbered first, A second, but A reaches Pipedrive first (its count
+    says 2 left of 3) and R's answer comes back first. A's count does not include R: only
+    one request may go before the window's reset, not two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rl, clock = limiter()
+    with ThreadPoolExecutor(1) as r, ThreadPoolExecutor(1) as a:
+        r.submit(rl.acquire, "deals", 10).result()
+        a.submit(rl.acquire, "deals", 10).result()
+        # Pipedrive counts A (2 left), then R (1 left); R's answer is read first
+        r.submit(rl.observe, "deals", 10, 200, headers(remaining=1, reset=2)).result()
+        r.submit(rl.release).result()
+        a.submit(rl.observe, "deals", 10, 200, headers(remaining=2, reset=2)).result()
+        a.submit(rl.release).result()
+    rl.acquire("deals", 10)  # the one slot left
+    assert clock.slept == []
+    rl.acquire("deals", 10)  # the window is full: wait for its reset
+    assert clock.slept == [2.0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_order_of_sends_arrivals_and_answers_passes_the_burst_window(seed):
+    """4 threads against the sandbox's rolling window (8 per 2 s), in a random order of
+    sends, arrivals at the server (not the order they were sent) and answers read (not
+    the order they arrived): whatever the limiter lets go is never refused with a 429,
+    and it does not stall either."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tap_pipedrive_sandbox.ratelimit import BurstLimiter
+
+    rng = random.Random(seed)
+    clock = FakeClock()
+
+    def waits(seconds: float) -> None:
+        raise Waits(seconds)
+
+    rl = RateLimiter(clock=clock, sleep=waits)
+    server = BurstLimiter(8, clock=clock)
+    threads = [ThreadPoolExecutor(1) for _ in range(4)]
+    sent: list[int] = []  # threads whose request is on its way
+    arrived: dict[int, dict[str, str]] = {}  # threads whose answer is on its way: headers
+    refused = answered = 0
+    try:
+        for _ in range(3000):
+            worker = rng.randrange(4)
+            if worker in arrived and rng.random() < 0.5:
+                allowed = arrived.pop(worker)
+                threads[worker].submit(rl.observe, "deals", 10, 200, allowed).result()
+                threads[worker].submit(rl.release).result()
+                answered += 1
+            elif sent and rng.random() < 0.5:
+                arriving = sent.pop(rng.randrange(len(sent)))
+                ok, answer = server.hit("token")
+                refused += not ok
+                arrived[arriving] = answer
+            elif worker not in sent and worker not in arrived:
+                try:
+                    threads[worker].submit(rl.acquire, "deals", 10).result()
+                    sent.append(worker)
+                except Waits as wait:
+                    clock.now += wait.args[0]
+            clock.now += rng.choice((0.0, 0.0, 0.001, 0.01, 0.05))
+    finally:
+        for thread in threads:
+            thread.shutdown()
+    assert refused == 0
+    assert answered > 0.3 * 8 / 2 * (clock.now - 100.0)  # it kept sending: 30 % of the limit
+
+
 def test_one_429_with_room_in_the_window_is_retried():
     rl, _ = limiter()
     assert rl.observe("deals", 10, 429, headers(remaining=30, reset=2)) == 2
