@@ -26,12 +26,17 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: singer.Message) -> None:
+        self._write(self.format_message(message),
+                    flush=not isinstance(message, singer.RecordMessage))
+
+    @staticmethod
+    def _write(line: bytes | bytearray, flush: bool) -> None:
         guard = interrupt.guard  # a signal meanwhile waits until the line is out
         guard.writing = True
         try:
             out = buffered_stdout()
-            out.write(self.format_message(message))
-            if not isinstance(message, singer.RecordMessage):
+            out.write(line)
+            if flush:
                 out.flush()
                 sys.stdout.flush()
         finally:
