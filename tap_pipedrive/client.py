@@ -7,7 +7,7 @@ import copy
 import logging
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
@@ -130,12 +130,29 @@ class PipedriveStream(RequestStream):
         if self._sdk_conformance:
             yield from self.sdk_record_messages(record)
             return
+        for alias, mapped in self._mapped(record):
+            yield singer.RecordMessage(stream=alias, record=mapped, version=self.stream_version,
+                                       time_extracted=datetime.now(timezone.utc))
+
+    @override
+    def write_record(self, record: dict) -> None:
+        """The same RECORD lines, written by the tap's writer from each mapped record and its
+        stream, version and time, without making message objects (~1 us a record), when the
+        writer can (performance.py); else as messages."""
+        direct = getattr(self.sdk_tap.message_writer, "write_record", None)
+        if direct is None or self._sdk_conformance:
+            super().write_record(record)
+            return
+        for alias, mapped in self._mapped(record):
+            direct(alias, mapped, self.stream_version, datetime.now(timezone.utc))
+
+    def _mapped(self, record: dict) -> Iterator[tuple[str, dict]]:
+        """The record as each stream map makes it (the stream's alias, the record), unless
+        the map filters it out."""
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                           version=self.stream_version,
-                                           time_extracted=datetime.now(timezone.utc))
+                yield stream_map.stream_alias, mapped
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:

@@ -9,11 +9,12 @@ import gc
 import io
 import sys
 import threading
+from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from typing_extensions import override
 
 from tap_pipedrive import interrupt
@@ -28,6 +29,17 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def write_message(self, message: singer.Message) -> None:
         self._write(self.format_message(message),
                     flush=not isinstance(message, singer.RecordMessage))
+
+    def write_record(self, stream: str, record: dict[str, Any], version: int | None,
+                     time_extracted: datetime) -> None:
+        """A RECORD line made from its parts, without a message object (~1 us a record): the
+        bytes `write_message` writes for a RecordMessage (its `to_dict`, keys in order).
+        `time_extracted` is in UTC, as the message would make it."""
+        line: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            line["version"] = version
+        line["time_extracted"] = time_extracted
+        self._write(serialize_jsonl(line), flush=False)
 
     @staticmethod
     def _write(line: bytes | bytearray, flush: bool) -> None:

@@ -184,6 +184,7 @@ class _CountingWriter:
     def __init__(self, writer: Any, progress: Progress) -> None:
         self.inner = writer
         self._write = writer.write_message
+        self._write_record = getattr(writer, "write_record", None)
         self.counts = progress.written
 
     def write_message(self, message: Any) -> None:
@@ -191,6 +192,18 @@ class _CountingWriter:
             counts = self.counts
             counts[message.stream] = counts.get(message.stream, 0) + 1
         self._write(message)
+
+    def write_record(self, stream: str, record: dict, version: int | None,
+                     time_extracted: Any) -> None:
+        """A RECORD from its parts (performance.BufferedMsgSpecWriter.write_record); as a
+        message to a writer that takes only messages."""
+        counts = self.counts
+        counts[stream] = counts.get(stream, 0) + 1
+        if self._write_record is not None:
+            self._write_record(stream, record, version, time_extracted)
+        else:
+            self._write(RecordMessage(stream=stream, record=record, version=version,
+                                      time_extracted=time_extracted))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -73,6 +73,16 @@ class RESTStreamSeam(RESTStream[Any]):
     def _generate_record_messages(self, record: dict) -> RecordMessages:
         return self.record_messages(record)
 
+    @override
+    def _write_record_message(self, record: dict) -> None:
+        self.write_record(record)
+        self.state_manager.is_flushed = False  # as the SDK's own does: a STATE is due
+
+    def write_record(self, record: dict) -> None:
+        """Write a processed record's RECORD messages (the SDK's way; override it)."""
+        for message in self._generate_record_messages(record):
+            self._tap.write_message(message)
+
     def record_messages(self, record: dict) -> RecordMessages:
         """The RECORD messages of a processed record (the SDK's hook; override it)."""
         return self.sdk_record_messages(record)

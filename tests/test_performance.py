@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import sys
+from decimal import Decimal
+from typing import Any
 
 from singer_sdk import singerlib as singer
 
@@ -128,3 +130,62 @@ def test_a_page_waiting_on_disk_keeps_neither_its_body_nor_the_connections_answe
     assert waiting.page.data() == response.page.data()
     assert waiting.json() == response.json()
     waiting.close()  # nothing left to release: no error
+
+
+# --- RECORD lines without message objects --------------------------------------------------
+
+RECORDS = [
+    {"id": 1},
+    {"id": 2, "value": Decimal("1234.50"), "ratio": 0.5, "big": 2**70, "none": None},
+    {"id": 3, "title": "Ünïcödé \u2028 \"quoted\" \\ \n\t", "tags": [1, "a", None, True]},
+    {"id": 4, "address": {"street": "x", "when": "2024-01-31T10:20:30Z"}, "empty": {}},
+]
+
+
+def test_a_record_line_is_the_line_of_its_message(tmp_path, monkeypatch):
+    """The writer's RECORD line made from the record's parts is, byte for byte, the one it
+    writes for the SDK's RecordMessage of the same record (and time, in UTC, as the message
+    would make it)."""
+    from datetime import datetime, timezone
+
+    out = tmp_path / "out"
+    with open(out, "wb") as raw:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+        writer = performance.BufferedMsgSpecWriter()
+        expected = b""
+        for version in (None, 1733150000000):
+            for micros in (0, 123456):
+                moment = datetime(2026, 12, 2, 15, 4, 5, micros, tzinfo=timezone.utc)
+                for record in RECORDS:
+                    message = singer.RecordMessage(stream="deals", record=record,
+                                                   version=version, time_extracted=moment)
+                    expected += bytes(writer.format_message(message))
+                    writer.write_record("deals", record, version, moment)
+        writer.write_message(singer.StateMessage(value={}))  # flushed
+    lines = out.read_bytes().splitlines(keepends=True)
+    assert b"".join(lines[:-1]) == expected and len(lines) == 17
+
+
+def test_a_sync_writes_its_records_without_making_message_objects(make_sandbox, monkeypatch,
+                                                                   capsys):
+    """A RECORD message object (its checks, its dict, the writer's layers) cost ~1 us a
+    record, a tenth of what writing the line costs: a sync makes none (in-process run)."""
+    from tap_pipedrive.tap import TapPipedrive
+
+    sb = make_sandbox(records=600, seed=46, burst_limit=0)
+    tap = TapPipedrive(config={"api_url": sb.url, "api_token": sb.api_token,
+                               "progress_interval": 0})
+    for stream in tap.streams.values():
+        stream.selected = stream.name in ("deals", "users")
+
+    def refused(self: Any) -> None:
+        raise AssertionError("a RecordMessage was made")
+
+    monkeypatch.setattr(singer.RecordMessage, "__post_init__", refused)
+    tap.sync_all()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    records = [m for m in lines if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} == {"deals", "users"}
+    assert sorted(m["record"]["id"] for m in records if m["stream"] == "deals") == sorted(
+        r["id"] for r in sb.data.records("deals"))
+    assert all("time_extracted" in m for m in records) and lines[-1]["type"] == "STATE"

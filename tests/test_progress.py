@@ -238,6 +238,35 @@ def test_interval_zero_is_silent(lines):
     assert prog.streams["deals"].pages == 100 and prog.streams["deals"].records == 50000
 
 
+def test_records_written_from_their_parts_are_counted_and_reach_any_writer():
+    """The tap writes a RECORD from its parts when its writer can (performance.py): counted
+    all the same, and a writer that takes only messages (a capture's) gets the message."""
+    from datetime import datetime, timezone
+
+    sink: list = []
+
+    class Messages:
+        def write_message(self, message):
+            sink.append(message)
+
+    class Parts(Messages):
+        def write_record(self, stream, record, version, time_extracted):
+            sink.append((stream, record, version))
+
+    moment = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    for kind in (Messages, Parts):
+        prog = Progress(interval=0, clock=FakeClock())
+        writer = prog.counting(kind())
+        writer.write_record("deals", {"id": 1}, 7, moment)
+        writer.write_record("deals", {"id": 2}, None, moment)
+        assert prog.written == {"deals": 2}
+    message = sink[0]
+    assert isinstance(message, RecordMessage) and (message.stream, message.record,
+                                                   message.version) == ("deals", {"id": 1}, 7)
+    assert message.time_extracted == moment
+    assert sink[2:] == [("deals", {"id": 1}, 7), ("deals", {"id": 2}, None)]
+
+
 def test_rows_count_written_records_and_time_adds_up():
     clock = FakeClock()
     prog = Progress(interval=0, clock=clock)

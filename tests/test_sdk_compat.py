@@ -109,6 +109,7 @@ def messages(out: str) -> list[dict]:
 
 SIGNATURES = [
     (Stream, "_generate_record_messages", ["self", "record"]),
+    (Stream, "_write_record_message", ["self", "record"]),
     (RESTStream, "_request", ["self", "prepared_request", "context"]),
     (RESTStream, "_prepare_request", ["self", "context", "page"]),
     (Stream, "_write_state_message", ["self"]),
@@ -153,6 +154,18 @@ def test_records_pass_through_record_messages(tap, capsys):
     assert [r["record"] for r in records] == [{"id": 1, "note": "a"}]  # SDK pruned "extra"
     assert stream.stream_version is not None
     assert records[0]["version"] == stream.stream_version
+
+
+def test_a_record_written_through_write_record_makes_a_state_due(tap, capsys):
+    """The SDK writes a record through `_write_record_message`, which the seam routes to
+    `write_record`, and marks the state unflushed, as the SDK's own does: a STATE follows."""
+    stream = tap.streams["things"]
+    stream.state_manager.is_flushed = True
+    stream._write_record_message({"id": 1, "note": "a"})
+    assert stream.state_manager.is_flushed is False
+    stream.write_state_now()
+    out = messages(capsys.readouterr().out)
+    assert [m["type"] for m in out] == ["RECORD", "STATE"]
 
 
 def test_stream_knows_its_tap(tap):
