@@ -8,11 +8,11 @@ it times the floor of bench_sync.py's CPU goal (orjson parses the page and write
 line per record) and, added one after the other, the steps every record of the tap takes:
 the envelope check (valid UTF-8, the answer's envelope skimmed), the exact parse (msgspec,
 numbers with a fraction as Decimal), readable custom-field columns, conformance to the
-schema (conform.py), and the RECORD line (the stream's maps, the message, the writer's
-encoding). It prints microseconds per record (the best of `--repeat` rounds, the steps of a
-round timed back to back) and each as a ratio to the floor; the last row weighs the streams
-by their records in a sync of `--records` deals. No HTTP, no threads, no SDK bookkeeping,
-no start-up: what is left of the tap's CPU beyond this row is those.
+schema (conform.py), and the RECORD line (the stream's maps, the writer's encoding, as a
+sync writes it). It prints microseconds per record (the best of `--repeat` rounds, the
+steps of a round timed back to back) and each as a ratio to the floor; the last row weighs
+the streams by their records in a sync of `--records` deals. No HTTP, no threads, no SDK
+bookkeeping, no start-up: what is left of the tap's CPU beyond this row is those.
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ from tap_pipedrive.tap import TapPipedrive
 STEPS = ["floor", "envelope", "exact parse", "custom fields", "conform", "RECORD line"]
 
 
+class _Lines(BufferedMsgSpecWriter):
+    """The tap's writer, its lines made and not kept, as the floor's are."""
+
+    @staticmethod
+    def _write(line: bytes | bytearray, flush: bool) -> None:
+        pass
+
+
 def first_page(url: str, token: str, path: str) -> tuple[bytes, int]:
     """The stream's first page (as baseline_walk.py reads it) and the stream's records."""
     session = requests.Session()
@@ -56,8 +64,7 @@ def steps(stream: object, raw: bytes) -> list[Callable[[], object]]:
     name = stream.name  # type: ignore[attr-defined]
     columns = getattr(stream, "custom_columns", None)
     conform = stream.conformer.conform  # type: ignore[attr-defined]
-    messages = stream.record_messages  # type: ignore[attr-defined]
-    line = BufferedMsgSpecWriter().format_message
+    write = stream.write_record  # type: ignore[attr-defined]  # through _Lines, below
 
     def floor() -> None:
         baseline_walk.write_records(orjson.loads(raw), name, len)  # lines made, not kept
@@ -73,8 +80,7 @@ def steps(stream: object, raw: bytes) -> list[Callable[[], object]]:
                 if last >= 4:
                     record = conform(record)
                 if last >= 5:
-                    for message in messages(record):
-                        line(message)
+                    write(record)
         return run
 
     return [floor, *(upto(i) for i in range(1, len(STEPS)))]
@@ -107,6 +113,7 @@ def main() -> None:
         with redirect_stderr(io.StringIO()):  # the SDK's start-up lines
             tap = TapPipedrive(config=config, catalog=catalog)
             tap.setup_mapper()
+            tap.message_writer = _Lines()
             pages = {name: first_page(sb.url, sb.api_token, path) for name, path in CORE.items()}
             rows = {}
             for name, (raw, total) in pages.items():
