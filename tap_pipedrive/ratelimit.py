@@ -300,11 +300,15 @@ class RateLimiter:
                 # from several threads reach it in no set order: any sent after this one,
                 # or on its way when this one went, may be missing from its count. What is
                 # left after those is a floor of the room, as is the room counted down since
-                # earlier answers: the higher floor holds (the window only frees slots).
+                # earlier answers: the higher floor holds (the window only frees slots). A
+                # 429 proves the count wrong (another client of the token, say): its own holds.
                 number = getattr(self._sent, "number", self._requests_sent)
                 unseen = self._requests_sent - number + getattr(self._sent, "flying", 0)
                 room = max(int(remaining) - unseen, 0)
-                self._remaining = room if self._remaining is None else max(self._remaining, room)
+                if self._remaining is None or status == 429:
+                    self._remaining = room
+                else:
+                    self._remaining = max(self._remaining, room)
                 self._window_ends = now + max(reset or 0.0, MIN_WAIT if remaining <= 0 else 0)
             if status != 429:
                 self._rate_limited_in_a_row = self._not_burst_in_a_row = 0

@@ -26,6 +26,10 @@ class FakeClock:
         self.now += seconds
 
 
+class Waits(Exception):
+    """The limiter would sleep (a test's `sleep`): the caller decides what happens then."""
+
+
 def limiter(**kwargs) -> tuple[RateLimiter, FakeClock]:
     clock = FakeClock()
     return RateLimiter(clock=clock, sleep=clock.sleep, **kwargs), clock
@@ -100,6 +104,26 @@ def test_429_blocks_every_stream_until_the_reset():
     assert clock.slept == [2.0]
 
 
+def test_after_a_429_the_room_counted_before_is_not_trusted():
+    """Room was counted (10 left), but a 429 says the window is full (another client of the
+    same token, say): after the wait one request tests the window, not ten at once."""
+    clock = FakeClock()
+
+    def waits(seconds: float) -> None:
+        raise Waits(seconds)
+
+    rl = RateLimiter(clock=clock, sleep=waits)
+    rl.acquire("deals", 10)
+    rl.observe("deals", 10, 200, headers(remaining=11, reset=2))
+    rl.release()
+    rl.acquire("deals", 10)
+    clock.now += rl.observe("deals", 10, 429, headers(remaining=0, reset=2))  # waited out
+    rl.release()
+    rl.acquire("deals", 10)  # the request that tests the new window
+    with pytest.raises(Waits):
+        rl.acquire("persons", 10)  # the next waits for its answer
+
+
 def test_429_without_headers_backs_off_exponentially():
     rl, _ = limiter()
     waits = [rl.observe("deals", 10, 429, {}) for _ in range(3)]
@@ -160,10 +184,6 @@ def test_limiter_is_shared_safely_by_threads():
         thread.join()
     assert rl.tokens == 1000 and rl.usage["deals"].requests == 100  # never past the cap
     assert len(errors) == 300
-
-
-class Waits(Exception):
-    """The limiter would sleep: in the simulation below the worker tries again later."""
 
 
 def test_an_older_request_answered_first_gives_no_room_it_used():
