@@ -23,9 +23,9 @@ with orjson, write RECORD lines: the floor of the CPU goal), each as a child pro
 stdout is drained by this one, and prints wall time, CPU time (user+sys of the child), CPU
 per record, records/s, peak RSS, requests and API tokens (from the spec's x-token-cost):
 each the median of `--repeat` runs (3), the tap's and the baseline's in turn, and the 429s
-of the run that had most. Compare the two rows of one run: the ratio is meaningful on a
-noisy machine (one run of each moved it by a tenth from one minute to the next), the
-absolute figures less so.
+of the run that had most; then the tap's requests beyond the walk's, by stream. Compare the
+two rows of one run: the ratio is meaningful on a noisy machine (one run of each moved it
+by a tenth from one minute to the next), the absolute figures less so.
 """
 
 from __future__ import annotations
@@ -214,6 +214,20 @@ def main() -> None:
             print(f"{'':<10} tap requests = {base.requests} pages (the 500-per-page minimum) + "
                   f"{metadata} field metadata + {more} more ({more / base.requests:+.1%} pages; "
                   "time windows cost one partial page each)")
+            if more:
+                print(f"{'':<10} more by stream: {extra_by_stream(tap.calls, base.calls)}")
+
+
+def extra_by_stream(tap: list[dict], base: list[dict]) -> str:
+    """`deals +1 (40 pages)`, ...: the tap's list calls beyond the baseline's, per path."""
+    counts: dict[str, list[int]] = {}
+    for calls, side in ((tap, 0), (base, 1)):
+        for call in calls:
+            if not call["path"].endswith("Fields"):
+                counts.setdefault(call["path"], [0, 0])[side] += 1
+    names = {path: name for name, path in CORE.items()}
+    return ", ".join(f"{names.get(path, path)} {t - b:+d} ({b} pages)"
+                     for path, (t, b) in sorted(counts.items()) if t != b)
 
 
 if __name__ == "__main__":
