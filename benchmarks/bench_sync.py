@@ -209,7 +209,7 @@ def main() -> None:
                   f"wall = {tap.wall / base.wall:.2f} x baseline")
             # The baseline reads each stream in full 500-record pages and nothing else; the
             # tap adds only the field metadata its custom-field columns need, once per run.
-            metadata = sum(r["path"].endswith("Fields") for r in tap.calls)
+            metadata = sum(is_metadata(r) for r in tap.calls)
             more = tap.requests - base.requests - metadata
             print(f"{'':<10} tap requests = {base.requests} pages (the 500-per-page minimum) + "
                   f"{metadata} field metadata + {more} more ({more / base.requests:+.1%} pages; "
@@ -218,12 +218,17 @@ def main() -> None:
                 print(f"{'':<10} more by stream: {extra_by_stream(tap.calls, base.calls)}")
 
 
+def is_metadata(call: dict) -> bool:
+    """A call for field metadata (dealFields, ...), which the baseline never makes."""
+    return str(call["path"]).endswith("Fields")
+
+
 def extra_by_stream(tap: list[dict], base: list[dict]) -> str:
     """`deals +1 (40 pages)`, ...: the tap's list calls beyond the baseline's, per path."""
     counts: dict[str, list[int]] = {}
     for calls, side in ((tap, 0), (base, 1)):
         for call in calls:
-            if not call["path"].endswith("Fields"):
+            if not is_metadata(call):
                 counts.setdefault(call["path"], [0, 0])[side] += 1
     names = {path: name for name, path in CORE.items()}
     return ", ".join(f"{names.get(path, path)} {t - b:+d} ({b} pages)"

@@ -139,8 +139,9 @@ class PipedriveStream(RequestStream):
         """The same RECORD lines, written by the tap's writer from each mapped record and its
         stream, version and time, without making message objects (~1 us a record), when the
         writer can (performance.py); else as messages."""
-        direct = getattr(self.sdk_tap.message_writer, "write_record", None)
-        if direct is None or self._sdk_conformance:
+        direct = None if self._sdk_conformance else getattr(self.sdk_tap.message_writer,
+                                                              "write_record", None)
+        if direct is None:
             super().write_record(record)
             return
         for alias, mapped in self._mapped(record):

@@ -35,6 +35,16 @@ def limiter(**kwargs) -> tuple[RateLimiter, FakeClock]:
     return RateLimiter(clock=clock, sleep=clock.sleep, **kwargs), clock
 
 
+def raising_limiter() -> tuple[RateLimiter, FakeClock]:
+    """A limiter whose waits raise `Waits` instead of sleeping."""
+    clock = FakeClock()
+
+    def waits(seconds: float) -> None:
+        raise Waits(seconds)
+
+    return RateLimiter(clock=clock, sleep=waits), clock
+
+
 def headers(remaining=None, reset=None, daily=None, retry_after=None) -> dict[str, str]:
     values = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": reset,
               "x-daily-ratelimit-token-remaining": daily, "retry-after": retry_after}
@@ -107,12 +117,7 @@ def test_429_blocks_every_stream_until_the_reset():
 def test_after_a_429_the_room_counted_before_is_not_trusted():
     """Room was counted (10 left), but a 429 says the window is full (another client of the
     same token, say): after the wait one request tests the window, not ten at once."""
-    clock = FakeClock()
-
-    def waits(seconds: float) -> None:
-        raise Waits(seconds)
-
-    rl = RateLimiter(clock=clock, sleep=waits)
+    rl, clock = raising_limiter()
     rl.acquire("deals", 10)
     rl.observe("deals", 10, 200, headers(remaining=11, reset=2))
     rl.release()
@@ -219,12 +224,7 @@ def test_no_order_of_sends_arrivals_and_answers_passes_the_burst_window(seed):
     from tap_pipedrive_sandbox.ratelimit import BurstLimiter
 
     rng = random.Random(seed)
-    clock = FakeClock()
-
-    def waits(seconds: float) -> None:
-        raise Waits(seconds)
-
-    rl = RateLimiter(clock=clock, sleep=waits)
+    rl, clock = raising_limiter()
     server = BurstLimiter(8, clock=clock)
     threads = [ThreadPoolExecutor(1) for _ in range(4)]
     sent: list[int] = []  # threads whose request is on its way
@@ -234,8 +234,8 @@ def test_no_order_of_sends_arrivals_and_answers_passes_the_burst_window(seed):
         for _ in range(3000):
             worker = rng.randrange(4)
             if worker in arrived and rng.random() < 0.5:
-                allowed = arrived.pop(worker)
-                threads[worker].submit(rl.observe, "deals", 10, 200, allowed).result()
+                answer = arrived.pop(worker)
+                threads[worker].submit(rl.observe, "deals", 10, 200, answer).result()
                 threads[worker].submit(rl.release).result()
                 answered += 1
             elif sent and rng.random() < 0.5:
