@@ -256,6 +256,55 @@ def test_a_200_mb_answer_is_refused(tmp_path, activities, announce, cap):
     assert api.paths().count(PATH) == 2
 
 
+def test_a_gzip_bomb_is_refused_at_its_real_size():
+    """max_response_bytes counts the body as decompressed: a 100 kB answer that inflates to
+    200 MB is abandoned, not held."""
+    import gzip
+
+    from tap_pipedrive.transport import ResponseTooLarge, api_session
+
+    bomb = gzip.compress(b" " * 200 * 2**20, 9)
+
+    def script(request: Request) -> Reply:
+        return Reply(body=bomb, headers={"Content-Encoding": "gzip"})
+
+    with HostileServer(script) as api:
+        session = api_session(api.url, 30, max_bytes=2**20)
+        with pytest.raises(ResponseTooLarge, match="max_response_bytes=1048576"):
+            session.get(api.url + PATH)
+    assert len(bomb) < 2**20  # small on the wire: the bound is the decompressed size
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_a_page_is_read_whole_and_in_few_reads(monkeypatch, encoding):
+    """A body of a known length, sent as it is, is read in one piece (64 kB pieces cost a
+    page of deals twice the CPU); a compressed one in pieces, each bounded."""
+    import gzip
+
+    from urllib3.response import HTTPResponse
+
+    from tap_pipedrive.transport import api_session
+
+    body = envelope([activity(n) for n in range(5000)])  # ~0.6 MB
+    sent = gzip.compress(body) if encoding else body
+    reads: list[int | None] = []
+    real_read = HTTPResponse.read
+
+    def read(self, amt=None, *args, **kwargs):
+        reads.append(amt)
+        return real_read(self, amt, *args, **kwargs)
+
+    monkeypatch.setattr(HTTPResponse, "read", read)
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    with HostileServer(lambda request: Reply(body=sent, headers=headers)) as api:
+        got = api_session(api.url, 30).get(api.url + PATH).content
+    assert got == body
+    if encoding is None:
+        assert reads[0] == len(body) and len(reads) <= 2  # the piece, then the end
+    else:
+        assert all(amt is not None and amt <= 64 * 1024 for amt in reads)
+
+
 # --- paging that loops -----------------------------------------------------------------------
 
 
