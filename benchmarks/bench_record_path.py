@@ -74,7 +74,7 @@ def steps(stream: object, raw: bytes) -> list[Callable[[], object]]:
             body = page.Page(raw)
             if last < 2:
                 return
-            for record in body.data() or []:
+            for record in page.parsed(body.items() or []):
                 if last >= 3 and columns is not None:
                     record = columns.flatten(record)
                 if last >= 4:

@@ -157,15 +157,16 @@ class PipedriveStream(RequestStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The page's records, from the document parsed once in `_check_body`, each let go
-        as it is handed on (`_handed_on`)."""
-        data = response.page.data()  # type: ignore[attr-defined]
-        if self.records_jsonpath == "$.data[*]" and isinstance(data, list):
-            records = data  # what the SDK's JSONPath would yield, without walking it
-        else:
-            records = list(super().parse_response(response))
+        """The page's records, each parsed as it is taken (page.parsed); the whole document
+        for a stream whose records are elsewhere than in `data`."""
+        body = response.page  # type: ignore[attr-defined]
+        items = body.items() if self.records_jsonpath == "$.data[*]" else None
+        if items is not None:  # what the SDK's JSONPath would yield, without walking it
+            self.run.progress.page(self.name, len(items))
+            return page.parsed(items)
+        records = list(super().parse_response(response))
         self.run.progress.page(self.name, len(records))
-        return _handed_on(records)
+        return records
 
     def keep_paging(self) -> bool:
         """Asked before each next page; a stream that has read enough says False."""
@@ -337,15 +338,4 @@ class V1Stream(PipedriveStream):
         if self.paginated:
             params.update(start=next_page_token or 0, limit=self.page_size)
         return params
-
-
-def _handed_on(records: list[dict]) -> Iterator[dict]:
-    """The records in order, the list letting go of each as it is handed on: a record is
-    freed once written, while its memory is still in the CPU's cache, and the next one
-    reuses it. Held in the list to the page's end, 500 records were freed at once, cold,
-    and each page's took new memory (in process, a page of deals 30.5 -> 26.3 us a record,
-    persons 38.7 -> 30.7)."""
-    records.reverse()
-    while records:
-        yield records.pop()
 

@@ -88,7 +88,7 @@ class V1OffsetPaginator(_Paginator[int]):
         paging = additional.get("pagination") or additional
         start = self.current_value or 0
         if "more_items_in_collection" not in paging:
-            full = len(response.page.data() or []) >= self.page_size  # type: ignore[attr-defined]
+            full = len(response.page.items() or []) >= self.page_size  # type: ignore[attr-defined]
             return start + self.page_size if full else None
         if not paging["more_items_in_collection"]:
             return None

@@ -70,7 +70,6 @@ PROBE_AT = 0.1  # windows the first page must promise before the newest page is 
 LEAVE = 2 * PAGE_SIZE  # records left between two chains when the descending one stops
 STEAL = 4 * PAGE_SIZE  # records left in a range worth splitting it for two free chains
 DOWN_SPOOL = 128 * 2**20  # bytes a descending chain spools at most (~120 pages of deals)
-_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 
 Key = tuple[float, float]  # (update_time in epoch seconds, id): the order of the stream
 BELOW = -math.inf  # Key (t, BELOW): before every record of second t
@@ -221,8 +220,7 @@ def after(response: requests.Response, last: Key) -> tuple[requests.Response | N
         return response, max(last, high)
     document = response.page  # type: ignore[attr-defined]
     found = keys(document.envelope.data) or []
-    keep = [raw for raw, key in zip(_RAW_LIST.decode(document.envelope.data), found,
-                                    strict=True) if key > last]
+    keep = [raw for raw, key in zip(document.items() or [], found, strict=True) if key > last]
     if not keep:
         return None, last
     if descending:

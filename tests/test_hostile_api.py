@@ -405,6 +405,7 @@ def test_integers_beyond_64_bits_are_read_exactly():
 
     body = page.Page(b'{"success":true,"data":[{"id":123456789012345678901234567890,"v":1.5}]}')
     assert body.data() == [{"id": 123456789012345678901234567890, "v": page.Decimal("1.5")}]
+    assert list(page.parsed(body.items() or [])) == body.data()  # as a sync reads them
 
 
 def test_the_adapter_itself_sends_nowhere_else():
