@@ -284,6 +284,53 @@ def test_at_most_the_slots_are_in_flight_and_the_emitted_stream_goes_first():
     assert order == ["stream 1 window 1", "stream 1 window 3", "stream 2"]
 
 
+def test_a_waiter_interrupted_at_the_gate_keeps_no_slot_and_blocks_no_one():
+    """A signal in the main thread while it waits for a slot (the tap's stop on SIGTERM, say):
+    its place in the queue goes with it, so the threads behind it still get theirs (its
+    place stayed at the head, and every later waiter waited forever)."""
+    from tap_pipedrive import inflight
+
+    gate = inflight.Gate(1)
+    holding, release, got = threading.Event(), threading.Event(), threading.Event()
+
+    def hold():
+        with gate.slot():
+            holding.set()
+            release.wait(5)
+
+    def later():
+        inflight.set_priority(5, 0)  # behind the main thread
+        with gate.slot():
+            got.set()
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    first = threading.Thread(target=hold)
+    first.start()
+    holding.wait(5)
+    behind = threading.Thread(target=later)
+    behind.start()
+    time.sleep(0.1)  # it waits
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Stop), gate.slot():
+            pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    release.set()
+    assert got.wait(5)  # the slot freed went to the thread behind
+    first.join(5)
+    behind.join(5)
+    with gate.slot():  # and it is free again
+        pass
+
+
 def test_edges_split_the_estimated_records_evenly():
     """500 records per 1,000 s everywhere, ~100 pages from the first page to the newest:
     three ranges of ~33 pages each."""
