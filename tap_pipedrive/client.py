@@ -338,4 +338,3 @@ class V1Stream(PipedriveStream):
         if self.paginated:
             params.update(start=next_page_token or 0, limit=self.page_size)
         return params
-

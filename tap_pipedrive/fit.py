@@ -55,7 +55,7 @@ def fits(schema: dict[str, Any], extra: bool) -> Check | None:
     except ValueError:  # a name msgspec does not take ('"', '\\', control characters)
         return None  # the conformer alone checks these records
     props = schema.get("properties") or {}
-    times = [name for name, prop in props.items() if _kind(prop) == ("string", "date-time")]
+    times = [name for name, prop in props.items() if _is_date_time(prop)]
     if not times:
         return lambda record: msgspec.convert(record, kind)
 
@@ -81,25 +81,27 @@ def _object(schema: dict[str, Any], extra: bool, top: bool = False) -> Any:
     return msgspec.defstruct("Fits", fields, rename=names, forbid_unknown_fields=not extra)
 
 
-def _kind(schema: dict[str, Any]) -> tuple[str, Any] | None:
-    """The one type a property declares besides null, and its format; None if not one."""
+def _kinds(schema: dict[str, Any]) -> set[str]:
+    """The types a property declares, null aside."""
     kinds = schema.get("type")
     kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
     kinds.discard("null")
-    return (kinds.pop(), schema.get("format")) if len(kinds) == 1 else None
+    return kinds
+
+
+def _is_date_time(schema: dict[str, Any]) -> bool:
+    return _kinds(schema) == {"string"} and schema.get("format") == "date-time"
 
 
 def _type(schema: dict[str, Any], top: bool = False) -> Any:
     """`top`: a property of the record itself (its date-times are also `_as_written`)."""
-    declared = _kind(schema)
-    if declared is None:  # none declared, or several: any scalar where text is one
-        kinds = schema.get("type")
-        return _SCALAR if "string" in ({kinds} if isinstance(kinds, str) else
-                                       set(kinds or ())) else Any
-    kind, fmt = declared
-    if kind == "string" and fmt == "date-time":
+    kinds = _kinds(schema)
+    if len(kinds) != 1:  # none declared, or several: any scalar where text is one
+        return _SCALAR if "string" in kinds else Any
+    kind = kinds.pop()
+    if _is_date_time(schema):
         return _AWARE if top else Annotated[str, msgspec.Meta(pattern=DATE_TIME.pattern)]
-    if kind == "string" and fmt == "date":
+    if kind == "string" and schema.get("format") == "date":
         return datetime.date  # no 0000-00-00 either (no year 0)
     if kind == "object":
         return _object(schema, bool(schema.get("additionalProperties")))

@@ -80,11 +80,10 @@ class Page:
         return len(raw) <= 8 and bytes(raw).strip() in (b"null", b"[]", b"{}")
 
     def data(self) -> Any:
-        """The records (or whatever `data` holds), parsed now; in reverse order if `turned`."""
-        data = _decode(self.envelope.data)
-        if self.turned and isinstance(data, list):
-            data.reverse()
-        return data
+        """The records (or whatever `data` holds), parsed now, as a sync reads them (`items`,
+        `parsed`); in reverse order if `turned`."""
+        items = self.items()
+        return _decode(self.envelope.data) if items is None else list(parsed(items))
 
     def items(self) -> list[msgspec.Raw] | None:
         """`data`'s items, each its raw JSON, not parsed (in reverse order if `turned`); None

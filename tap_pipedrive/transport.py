@@ -198,12 +198,13 @@ class GuardedAdapter(HTTPAdapter):
         it is, of a known length, is read in one piece: read 64 kB at a time, a page of
         deals (~0.9 MB) cost 3.2 ms of CPU instead of 1.6 (a compressed one is read in
         pieces: its length says nothing of its size, and the pieces cost no more)."""
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        announced = response.headers.get("Content-Length", "")
+        length = int(announced) if announced.isdigit() else 0
+        if length > self.max_bytes:
             response.close()
             raise self._too_large(response)
         plain = response.headers.get("Content-Encoding", "identity").lower() == "identity"
-        piece = int(length) if plain and length.isdigit() and int(length) > 0 else CHUNK
+        piece = length if plain and length else CHUNK
         chunks, size = [], 0
         for chunk in response.iter_content(piece):
             size += len(chunk)
