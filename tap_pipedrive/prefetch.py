@@ -236,7 +236,7 @@ class _Shelf:
                         raise walk.outcome
                     return
                 response, offset, size = item
-                page.attach(response, walk.read(offset, size))
+                page.attach(response, walk.read(offset, size), checked=True)
                 yield response
         finally:
             walk.close()

@@ -219,7 +219,7 @@ def after(response: requests.Response, last: Key) -> tuple[requests.Response | N
         response.page.turned = descending  # type: ignore[attr-defined]
         return response, max(last, high)
     document = response.page  # type: ignore[attr-defined]
-    found = keys(document.envelope.data) or []
+    found = keys(document.raw) or []
     keep = [raw for raw, key in zip(document.items() or [], found, strict=True) if key > last]
     if not keep:
         return None, last

@@ -153,3 +153,27 @@ def test_a_worker_holds_no_page_body_while_it_fetches_the_next(make_sandbox, mon
     assert out.count('{"type":"RECORD"') == sum(len(sb.data.records(s)) for s in CORE)
     assert len(held) > 10  # the workers fetched most pages
     assert max(held) == 0
+
+
+@pytest.mark.parametrize("body", [
+    b'{"success":true,"data":[{"id":1,"v":1.5,"s":"\xc3\xa9"},{"id":2}],'
+    b'"additional_data":{"next_cursor":"abc"}}',
+    b'{"success":true,"data":[],"additional_data":{"next_cursor":null}}',
+    b'{"data":[{"id":1}],"success":true,"related_objects":{"user":{"1":{"id":1}}}}',
+    b'{"success":true,"data":null}',
+    b'{"success":true,"data":{"id":7}}',
+])
+@pytest.mark.parametrize("turned", [False, True])
+def test_a_page_read_back_from_the_spool_reads_as_when_it_was_fetched(body, turned):
+    """The main thread reads a spooled page in one pass, without checking it again (its
+    worker did): its records, their order, paging and the whole answer are the same."""
+    from tap_pipedrive import page, windows
+
+    fetched, spooled = page.Page(body), page.Page(body, checked=True)
+    fetched.turned = spooled.turned = turned
+    assert spooled.items() == fetched.items()
+    assert spooled.data() == fetched.data()
+    assert spooled.is_empty == fetched.is_empty
+    assert spooled.additional == fetched.additional
+    assert spooled.document() == fetched.document()
+    assert windows.keys(spooled.raw) == windows.keys(fetched.raw)
