@@ -21,10 +21,11 @@ always share the work evenly, whatever the records' spread.
   ascending one's highest. The descending chain stops once about two pages are left between
   them, and the ascending one reads those (two pages crossing would waste a request).
 - Cost: where two chains meet there is one partial page, as a single chain ends with one,
-  so a stream's first range costs no request, unless the records of the meeting second,
-  read by both chains, make that page overflow (see Budget). Each further range costs at
-  most one partial page, paid from `window_overhead_percent` (2) of the pages of the run's
-  windowed streams (Budget), first to the stream emitted first while it is read; at most
+  so a range costs one request at most: when the records of the meeting second, read by
+  both chains, make that page overflow (with counts a multiple of 500, always). The ranges
+  are paid from `window_overhead_percent` (2) of the pages of the run's windowed streams
+  (Budget), each at that worst case, the first included: planned in the order the streams
+  are emitted, what is left first to the stream emitted first while it is read; at most
   `max_parallel_requests` / 2 ranges at first.
 - Where: the first page tells how dense the records are at the start, the newest page (the
   first page of the last descending chain: it costs nothing) how dense they are now; the
@@ -46,6 +47,7 @@ prefetch.py's spool.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +68,8 @@ if TYPE_CHECKING:
 
 OVERHEAD = 2.0  # percent: extra requests (one partial page per range after the first)
 MOST_RANGES = 32
-PROBE_AT = 0.1  # windows the first page must promise before the newest page is asked for
+PROBE_AT = 0.1  # ranges the first page must promise before the newest page is asked for
+PLAN_WAIT = 10.0  # seconds a stream waits for the plans of the windowed streams before it
 LEAVE = 2 * PAGE_SIZE  # records left between two chains when the descending one stops
 STEAL = 4 * PAGE_SIZE  # records left in a range worth splitting it for two free chains
 DOWN_SPOOL = 128 * 2**20  # bytes a descending chain spools at most (~120 pages of deals)
@@ -118,49 +121,97 @@ def keys(raw: Any) -> list[Key] | None:
 
 
 class Budget:
-    """The extra requests a run may spend on ranges, shared by its streams: each windowed
-    stream earns `overhead` percent of its estimated pages; each range after a stream's
-    first costs one (the partial page where its two chains meet). The first costs what one
-    chain's last partial page does, unless the records of the second where its chains meet,
-    read by both, make that page overflow: 2.5 % of runs, with 25 records a second (with
-    counts a multiple of 500, as the sandbox's, every time).
+    """The extra requests a run may spend on ranges, shared by its windowed streams: at most
+    `overhead` percent of their pages. A range costs at most one: the partial page where
+    its two chains meet, which overflows when the records of their meeting second (read by
+    both) do not fit in it. So a stream's first range costs one too at worst (with counts a
+    multiple of 500, as the sandbox's, every time; else in ~2.5 % of runs).
 
-    The credit goes to the windowed stream emitted first among those still being read: the
-    main thread waits for that one, while the later ones are read meanwhile (their ranges
-    would finish early and wait). A later stream spends only once every earlier one is read
-    (each `place`, the stream's order in the run, is `reading` until `read`)."""
+    The pages are estimated as the streams are planned, in the order they are emitted (a
+    stream waits for those before it): a stream whose newest page was read, from its first
+    and newest pages (Spread); any other, from its first page's density carried to now,
+    scaled by what that guess missed in the streams whose newest pages were read (in a
+    growing account the oldest records are the sparsest: a first page alone said 9 pages of
+    a 40-page stream). A stream reads its newest page, which makes its first range, only
+    while the credit pays for it; the run's first such page is an advance, read when the
+    first page promises PROBE_AT of a range (nothing else is known yet).
+
+    The credit left after the plans goes to the windowed stream emitted first among those
+    still being read, to split a range as chains come free: the main thread waits for that
+    one, while the later ones are read meanwhile (their ranges would finish early and
+    wait). A later stream spends only once every earlier one is read (each `place`, the
+    stream's order in the run, is `reading` until `read`)."""
 
     def __init__(self, overhead: float) -> None:
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self.overhead = overhead
-        self._credit = 0.0
+        self._spent = 0
+        self._guessed: dict[int, float] = {}  # place: pages its first page promised
+        self._known: dict[int, float] = {}  # place: pages its first and newest pages told
+        self._unplanned: set[int] = set()
         self._reading: set[int] = set()
 
     def reading(self, place: int) -> None:
-        with self._lock:
+        """A windowed stream of the run, at `place`: to be planned, then read."""
+        with self._cond:
+            self._unplanned.add(place)
             self._reading.add(place)
 
     def read(self, place: int) -> None:
-        with self._lock:
+        with self._cond:
             self._reading.discard(place)
+            self._planned(place)
 
-    def earn(self, pages: float) -> None:
-        with self._lock:
-            self._credit += self.overhead / 100 * pages
+    def planned(self, place: int) -> None:
+        """The stream's ranges are set (or it is read as one chain)."""
+        with self._cond:
+            self._planned(place)
+
+    def _planned(self, place: int) -> None:
+        self._unplanned.discard(place)
+        self._cond.notify_all()
+
+    def probe(self, place: int, guess: float, timeout: float | None = None) -> bool:
+        """Whether the stream at `place`, whose first page promised `guess` pages, reads its
+        newest page (its first range: one page at most, paid now); asked once the streams
+        before it are planned (or after `timeout` seconds of waiting for them)."""
+        with self._cond:
+            self._guessed[place] = guess
+            self._cond.wait_for(lambda: not any(p < place for p in self._unplanned), timeout)
+            if guess * self.overhead / 100 < PROBE_AT or (self._spent and self._left() < 1):
+                return False
+            self._spent += 1
+            return True
+
+    def plan(self, place: int, pages: float, most: int) -> int:
+        """The stream's ranges, 1 to `most`, now that its newest page tells its `pages`."""
+        with self._cond:
+            self._known[place] = pages
+            more = max(0, min(most - 1, math.floor(self._left())))
+            self._spent += more
+            return 1 + more
 
     def spend(self, most: int, place: int = 0) -> int:
-        """Ranges paid for: as many as the credit buys, up to `most`; none while a stream
-        before `place` is still being read."""
-        with self._lock:
+        """Further ranges paid for: as many as the credit buys, up to `most`; none while a
+        stream before `place` is still being read."""
+        with self._cond:
             if any(p < place for p in self._reading):
                 return 0
-            count = max(0, min(most, int(self._credit)))
-            self._credit -= count
+            count = max(0, min(most, math.floor(self._left())))
+            self._spent += count
             return count
 
     def earn_back(self, ranges: int) -> None:
-        with self._lock:
-            self._credit += ranges
+        with self._cond:
+            self._spent -= ranges
+
+    def _left(self) -> float:
+        known = [pages / self._guessed[p] for p, pages in self._known.items()
+                 if self._guessed.get(p)]
+        scale = statistics.median(known) if known else 1.0
+        pages = sum(self._known.values()) + scale * sum(
+            guess for p, guess in self._guessed.items() if p not in self._known)
+        return self.overhead / 100 * pages - self._spent
 
 
 class Spread:
@@ -421,6 +472,7 @@ class WindowedWalk:
                 yield from pages  # one chain
                 return
         finally:
+            self._budget.planned(self._place)
             if head is None:  # read (or failed) as one chain
                 self._budget.read(self._place)
         yield from head.pages(pages)
@@ -435,10 +487,9 @@ class WindowedWalk:
         if not found or self._parallel < 2:
             return None
         first, last = found[0][0], found[-1][0]
-        # The first page's density (in a growing account, below the average) must promise
-        # a tenth of a window before the newest page is asked for: not for a few pages.
+        # The pages the first page's density promises, carried to now (Budget.probe).
         guess = len(found) / PAGE_SIZE * (time.time() - first) / max(last - first, 1.0)
-        if guess * self._budget.overhead / 100 < PROBE_AT:
+        if not self._budget.probe(self._place, guess, PLAN_WAIT):
             return None
         newest_bounds = {**bounds, **V2_NEWEST_FIRST}
         newest_pages = self.stream.iter_pages({WINDOW: newest_bounds})
@@ -447,14 +498,16 @@ class WindowedWalk:
         except Exception as exc:  # a lasting fault: the stream's own chain meets it again
             self.stream.logger.warning("%s: the newest page could not be read (%s); one chain "
                                        "reads the stream", self.stream.name, exc)
+            self._budget.earn_back(1)
             return None
         top = keys(newest.page.envelope.data)  # type: ignore[attr-defined]
         if not top:
             newest_pages.close()  # type: ignore[attr-defined]
+            self._budget.earn_back(1)
             return None
         spread = Spread(first, last, len(found), top[-1][0], top[0][0], len(top))
-        self._budget.earn(spread.pages)
-        count = 1 + self._budget.spend(min(self._parallel // 2, MOST_RANGES) - 1, self._place)
+        count = self._budget.plan(self._place, spread.pages,
+                                  min(self._parallel // 2, MOST_RANGES))
         cuts = spread.edges(count)
         self._budget.earn_back(count - 1 - len(cuts))  # edges closer than a second
         spans = [Range(self._lock, lo, hi)
