@@ -467,12 +467,12 @@ class WindowedWalk:
             _mark(first, found, False)
             yield first
             head = self._split(first, found, bounds, start)
+            self._budget.planned(self._place)  # the later streams plan with what is left
             del first  # not held (~1 MB) while the chain reads on
             if head is None:
                 yield from pages  # one chain
                 return
         finally:
-            self._budget.planned(self._place)
             if head is None:  # read (or failed) as one chain
                 self._budget.read(self._place)
         yield from head.pages(pages)
@@ -521,8 +521,9 @@ class WindowedWalk:
                                           "updated_until": None})
             self._chain(span, True, newest_bounds if i == len(spans) - 1 else {
                 "updated_since": None, "updated_until": stamp(span.hi or 0), **V2_NEWEST_FIRST})
-        self.stream.logger.info("%s: reading %d ranges from both ends in parallel (%d chains)",
-                                self.stream.name, len(spans), 2 * len(spans))
+        self.stream.logger.info("%s: about %d pages; reading %d ranges from both ends in "
+                                "parallel (%d chains)", self.stream.name, round(spread.pages),
+                                len(spans), 2 * len(spans))
         self._reading = len(self.chains)
         self._runner = ThreadPoolExecutor(len(self.chains) - 1 + 2 * MOST_RANGES,
                                           thread_name_prefix="window")

@@ -443,3 +443,30 @@ def test_windows_cost_at_most_two_percent_of_the_pages(make_sandbox, tmp_path):
     windowed, log = requests_of()
     assert "reading 1 ranges from both ends" in log or "reading 2 ranges" in log
     assert windowed - one_chain <= 0.02 * one_chain, (windowed, one_chain)
+
+
+def test_a_stream_read_as_one_chain_does_not_hold_up_the_later_plans(make_sandbox, capsys,
+                                                                    three_streams, monkeypatch):
+    """Each stream plans once those emitted before it have: a stream that reads one chain
+    has planned once its first page is read, not once its last is (the later ones waited
+    for that, or for PLAN_WAIT: a run of the 8 core streams took 20 s instead of 8)."""
+    sb = make_sandbox(records=3000, seed=59, burst_limit=0, latency=0.05)
+    events: list[tuple[str, int]] = []
+    probe, read = windows.Budget.probe, windows.Budget.read
+
+    def probed(self, place, guess, timeout=None):
+        answer = probe(self, place, guess, timeout)
+        events.append(("planning", place))
+        return answer
+
+    def was_read(self, place):
+        events.append(("read", place))
+        read(self, place)
+
+    monkeypatch.setattr(windows.Budget, "probe", probed)
+    monkeypatch.setattr(windows.Budget, "read", was_read)
+    run_in_process(sb.url, three_streams, capsys, window_overhead_percent=0.001)  # no windows
+    planning = [place for kind, place in events if kind == "planning"]
+    assert sorted(planning) == [0, 1, 2]
+    assert events.index(("planning", 1)) < events.index(("read", 0))
+    assert events.index(("planning", 2)) < events.index(("read", 1))
