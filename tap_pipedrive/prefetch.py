@@ -27,8 +27,9 @@ import contextlib
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import requests
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 # flight read a one-stream backfill about a tenth faster than 4 (50,000 deals at 0.2 s a
 # page: 0.32 x the sequential walk against 0.33-0.36 x; benchmarks/bench_sync.py).
 DEFAULT_PARALLEL = 8
+FIELD_READS = 4  # field metadata endpoints read at once (deals, persons, organizations, products)
 SPOOL_LIMIT = 256 * 2**20  # bytes of fetched, unread pages, on disk (~250 pages of deals)
 _DONE = object()
 
@@ -253,6 +255,7 @@ class Prefetcher:
         self._stop = threading.Event()
         self._shelf = _Shelf(self._stop)
         self._pool: ThreadPoolExecutor | None = None
+        self._fields: ThreadPoolExecutor | None = None  # field metadata, beside the pages
         self.armed = False  # only a sync reads ahead (not discovery, not auth commands)
 
     def pages(self, stream: PipedriveStream,
@@ -274,12 +277,15 @@ class Prefetcher:
         order = list(first.run.streams.values())
         later = order[order.index(first):]  # those before it are done
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="pages")
+        self._fields = ThreadPoolExecutor(FIELD_READS, thread_name_prefix="fields")
         overhead = first.config.get("window_overhead_percent")
         budget = windows.Budget(windows.OVERHEAD if overhead is None else float(overhead))
         for place, stream in enumerate(s for s in later if _walkable(s) or _first_ahead(s)):
+            if getattr(stream, "custom_field_source", None) is not None:  # just before its pages
+                self._fields.submit(_placed, place, partial(_read_field_metadata, stream), -1)
             if not _walkable(stream):
                 self._walks[stream.name] = ahead = _FirstPage(stream)
-                self._pool.submit(_placed, place, stream, ahead.run)
+                self._pool.submit(_placed, place, ahead.run)
                 continue
             if stream.replication_key:
                 stream.start_pin = (_starting_value(stream),)
@@ -289,31 +295,32 @@ class Prefetcher:
                                             lambda s: _Walk(s, self._shelf), budget)
                 self._windowed.append(walk)
             self._walks[stream.name] = walk
-            self._pool.submit(_placed, place, stream, walk.run)
+            self._pool.submit(_placed, place, walk.run)
 
     def close(self) -> None:
         """Stop the workers (after a failure, pages still queued are dropped)."""
         self.armed = False
         self._stop.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._pool, self._fields):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         for walk in self._walks.values():  # planned, never emitted (the run stopped)
             walk.close()
         for windowed in self._windowed:
             windowed.close(wait=True)
 
 
-def _placed(place: int, stream: PipedriveStream, run: Any) -> None:
-    inflight.set_priority(place, 0)  # earlier streams' requests go first (inflight.py)
-    _read_field_metadata(stream)
+def _placed(place: int, run: Callable[[], Any], window: int = 0) -> None:
+    inflight.set_priority(place, window)  # earlier streams' requests go first (inflight.py)
     run()
 
 
 def _read_field_metadata(stream: PipedriveStream) -> None:
-    """The custom field definitions the stream's records need, read ahead with its pages:
-    the main thread would ask for them (one round trip, or a call a budget stop refuses)
-    only once it starts emitting the stream. A failure is left for the main thread to meet
-    where a sequential run meets it."""
+    """The custom field definitions the stream's records need, read ahead while its first
+    page is (not before: one round trip less before a backfill's windows are planned): the
+    main thread would ask for them (one round trip, or a call a budget stop refuses) only
+    once it starts emitting the stream. A failure is left for the main thread to meet where
+    a sequential run meets it."""
     source = getattr(stream, "custom_field_source", None)
     if source is not None:
         with contextlib.suppress(Exception):
