@@ -47,7 +47,6 @@ prefetch.py's spool.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -129,12 +128,14 @@ class Budget:
 
     The pages are estimated as the streams are planned, in the order they are emitted (a
     stream waits for those before it): a stream whose newest page was read, from its first
-    and newest pages (Spread); any other, from its first page's density carried to now,
-    scaled by what that guess missed in the streams whose newest pages were read (in a
-    growing account the oldest records are the sparsest: a first page alone said 9 pages of
-    a 40-page stream). A stream reads its newest page, which makes its first range, only
-    while the credit pays for it; the run's first such page is an advance, read when the
-    first page promises PROBE_AT of a range (nothing else is known yet).
+    and newest pages (Spread); any other, from its first page's density carried to now. That
+    guess is low in a growing account, where the oldest records are the sparsest (9 pages
+    of a 40-page stream in the sandbox), so no credit is spent on pages that may not come;
+    scaling the guesses by what they missed in the streams read (4 x) made too much (one
+    page more than 2 % in the 8 core streams: the Spread itself was a fifth too high). A
+    stream reads its newest page, which makes its first range, only while the credit pays
+    for it; the run's first such page is an advance, read when the first page promises
+    PROBE_AT of a range (nothing else is known yet).
 
     The credit left after the plans goes to the windowed stream emitted first among those
     still being read, to split a range as chains come free: the main thread waits for that
@@ -206,10 +207,7 @@ class Budget:
             self._spent -= ranges
 
     def _left(self) -> float:
-        known = [pages / self._guessed[p] for p, pages in self._known.items()
-                 if self._guessed.get(p)]
-        scale = statistics.median(known) if known else 1.0
-        pages = sum(self._known.values()) + scale * sum(
+        pages = sum(self._known.values()) + sum(
             guess for p, guess in self._guessed.items() if p not in self._known)
         return self.overhead / 100 * pages - self._spent
 

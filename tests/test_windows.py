@@ -361,11 +361,11 @@ def test_a_first_page_promising_too_little_reads_one_chain():
     assert not windows.Budget(0).probe(0, 1000)  # no windows at all
 
 
-def test_the_first_newest_page_tells_how_far_the_other_guesses_are():
+def test_the_later_streams_count_at_what_their_first_pages_promise():
     """The 8 core streams at 20,000 deals: activities' first page promised 10 pages, its
-    newest page says 40; the later streams' first pages, 9 to 10 pages (40 each, in truth)
-    and 6 (20), are read as four times that: 2.7 pages of credit in all, two ranges, which
-    activities, emitted first, takes; the others read one chain each."""
+    newest page says 40; the later streams' first pages promise 9 to 10 pages (40 each, in
+    truth) and 6 (20): 1.3 pages of credit, its first range, which activities, emitted
+    first, takes; the others read one chain each (no credit spent on pages not seen)."""
     budget = windows.Budget(2.0)
     for place in range(4):
         budget.reading(place)
@@ -382,7 +382,7 @@ def test_the_first_newest_page_tells_how_far_the_other_guesses_are():
     assert budget.probe(0, 10)
     time.sleep(0.2)
     assert results == {}  # they wait for activities' plan
-    assert budget.plan(0, 40, most=4) == 2
+    assert budget.plan(0, 40, most=4) == 1
     budget.planned(0)
     for thread in threads:
         thread.join(30)
@@ -391,7 +391,8 @@ def test_the_first_newest_page_tells_how_far_the_other_guesses_are():
 
 def test_a_later_stream_is_windowed_with_what_is_left():
     """Two 100-page streams, each first page promising 25 (four times too few): the first
-    takes one range; the credit of both (4 pages) pays the second's too, and a third range."""
+    takes the one range it may; the second's newest page makes the credit 4 pages, which
+    pay its first range and two more."""
     budget = windows.Budget(2.0)
     budget.reading(0)
     budget.reading(1)
