@@ -64,9 +64,10 @@ def settings() -> list[th.Property]:
             "window_overhead_percent", th.NumberType(minimum=0), default=windows.OVERHEAD,
             description="A backfill of deals, archived deals, persons, organizations or "
             "activities is read in time windows, each from both ends at once, in parallel; "
-            "each window after a stream's first costs one partial page. At most this many "
-            "extra requests, in percent of the windowed streams' pages (estimated from their "
-            "first and newest pages), are spent on them; 0: no windows.",
+            "each window costs one partial page at most. At most this many extra requests, "
+            "in percent of the windowed streams' pages (estimated from their first and "
+            "newest pages), are spent on them, each window counted at its most; 0: no "
+            "windows.",
         ),
     ]
 
