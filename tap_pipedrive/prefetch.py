@@ -282,8 +282,9 @@ class Prefetcher:
         overhead = first.config.get("window_overhead_percent")
         budget = windows.Budget(windows.OVERHEAD if overhead is None else float(overhead))
         for place, stream in enumerate(s for s in later if _walkable(s) or _first_ahead(s)):
-            if getattr(stream, "custom_field_source", None) is not None:  # just before its pages
-                self._fields.submit(_placed, place, partial(_read_field_metadata, stream), -1)
+            if (source := getattr(stream, "custom_field_source", None)) is not None:
+                self._fields.submit(_placed, place,  # just before its pages
+                                    partial(_read_field_metadata, stream, source), -1)
             if not _walkable(stream):
                 self._walks[stream.name] = ahead = _FirstPage(stream)
                 self._pool.submit(_placed, place, ahead.run)
@@ -316,16 +317,14 @@ def _placed(place: int, run: Callable[[], Any], window: int = 0) -> None:
     run()
 
 
-def _read_field_metadata(stream: PipedriveStream) -> None:
+def _read_field_metadata(stream: PipedriveStream, source: Any) -> None:
     """The custom field definitions the stream's records need, read ahead while its first
     page is (not before: one round trip less before a backfill's windows are planned): the
     main thread would ask for them (one round trip, or a call a budget stop refuses) only
     once it starts emitting the stream. A failure is left for the main thread to meet where
     a sequential run meets it."""
-    source = getattr(stream, "custom_field_source", None)
-    if source is not None:
-        with contextlib.suppress(Exception):
-            stream.run.custom_fields.items(source)
+    with contextlib.suppress(Exception):
+        stream.run.custom_fields.items(source)
 
 
 def _starting_value(stream: PipedriveStream) -> Any:

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     from tap_pipedrive.client import PipedriveStream
 
-OVERHEAD = 2.0  # percent: extra requests (one partial page per range after the first)
+OVERHEAD = 2.0  # percent: extra requests (one partial page per range at most)
 MOST_RANGES = 32
 PROBE_AT = 0.1  # ranges the first page must promise before the newest page is asked for
 PLAN_WAIT = 10.0  # seconds a stream waits for the plans of the windowed streams before it
@@ -130,12 +130,11 @@ class Budget:
     stream waits for those before it): a stream whose newest page was read, from its first
     and newest pages (Spread); any other, from its first page's density carried to now. That
     guess is low in a growing account, where the oldest records are the sparsest (9 pages
-    of a 40-page stream in the sandbox), so no credit is spent on pages that may not come;
-    scaling the guesses by what they missed in the streams read (4 x) made too much (one
-    page more than 2 % in the 8 core streams: the Spread itself was a fifth too high). A
-    stream reads its newest page, which makes its first range, only while the credit pays
-    for it; the run's first such page is an advance, read when the first page promises
-    PROBE_AT of a range (nothing else is known yet).
+    of a 40-page stream in the sandbox), so no credit is spent on pages that may not come
+    (the Spread itself runs high there: 48 pages for 40). A stream reads its newest page,
+    which makes its first range, only while the credit pays for it; the run's first such
+    page is an advance, read when the first page promises PROBE_AT of a range (nothing
+    else is known yet).
 
     The credit left after the plans goes to the windowed stream emitted first among those
     still being read, to split a range as chains come free: the main thread waits for that
@@ -491,17 +490,16 @@ class WindowedWalk:
             return None
         newest_bounds = {**bounds, **V2_NEWEST_FIRST}
         newest_pages = self.stream.iter_pages({WINDOW: newest_bounds})
+        top = None
         try:
             newest = next(iter(newest_pages))
+            top = keys(newest.page.envelope.data)  # type: ignore[attr-defined]
         except Exception as exc:  # a lasting fault: the stream's own chain meets it again
             self.stream.logger.warning("%s: the newest page could not be read (%s); one chain "
                                        "reads the stream", self.stream.name, exc)
-            self._budget.earn_back(1)
-            return None
-        top = keys(newest.page.envelope.data)  # type: ignore[attr-defined]
         if not top:
             newest_pages.close()  # type: ignore[attr-defined]
-            self._budget.earn_back(1)
+            self._budget.earn_back(1)  # the first range it paid for is not read
             return None
         spread = Spread(first, last, len(found), top[-1][0], top[0][0], len(top))
         count = self._budget.plan(self._place, spread.pages,
