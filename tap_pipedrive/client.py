@@ -122,6 +122,12 @@ class PipedriveStream(RequestStream):
         return bool(self.config.get("sdk_conformance"))
 
     @override
+    def lean_sync(self) -> bool:
+        """The SDK's record loop without its per-record bookkeeping, unless `sdk_conformance`
+        asks for the SDK's own way (tests prove both emit the same)."""
+        return not self._sdk_conformance
+
+    @override
     def record_messages(self, record: dict) -> Generator[singer.RecordMessage, None, None]:
         """RECORD messages of a record that `post_process` has already made fit the selected
         schema: the SDK's own pass (pruning, then recursive type conformance) would walk

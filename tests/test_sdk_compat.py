@@ -20,7 +20,7 @@ import singer_sdk
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.configuration import _dict_config
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import AbortedSyncPausedException, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers import _catalog, _classproperty
 from singer_sdk.pagination import SinglePagePaginator
 from singer_sdk.plugin_base import PluginBase
@@ -114,6 +114,9 @@ SIGNATURES = [
     (RESTStream, "_prepare_request", ["self", "context", "page"]),
     (Stream, "_write_state_message", ["self"]),
     (Stream, "_sync_children", ["self", "child_context"]),
+    (Stream, "_sync_records", ["self", "context", "write_messages"]),
+    (Stream, "_write_starting_replication_value", ["self", "context"]),
+    (Stream, "_finalize_state", ["self", "state"]),
     (Stream, "_write_schema_message", ["self"]),
     (Tap, "_handle_termination", ["self", "signum", "frame"]),
     (_catalog, "get_selected_schema", ["stream_name", "schema", "mask"]),
@@ -198,6 +201,90 @@ def test_sync_children_now_syncs_the_children(tap, capsys):
     Parts.contexts.clear()
     tap.streams["things"].sync_children_now({"id": 7})
     assert Parts.contexts == [{"id": 7}]
+
+
+class Dated(sdk_compat.RESTStreamSeam):
+    """An incremental stream of 1,050 sorted records, a STATE every 100: the record loop's
+    whole bookkeeping (bookmark, progress markers, periodic and final STATE) shows."""
+    name = "dated"
+    path = "/dated"
+    url_base = "http://127.0.0.1:9"
+    primary_keys: ClassVar[list[str]] = ["id"]
+    replication_key = "updated"
+    is_sorted = True
+    STATE_MSG_FREQUENCY = 100
+    schema = th.PropertiesList(th.Property("id", th.IntegerType),
+                               th.Property("updated", th.DateTimeType)).to_dict()
+    lean = True
+    loops: ClassVar[list[str]] = []
+
+    def lean_sync(self) -> bool:
+        return self.lean
+
+    def _lean_sync_records(self) -> Any:
+        self.loops.append("lean")
+        return super()._lean_sync_records()
+
+    def get_records(self, context: dict | None) -> Any:
+        since = self.get_starting_replication_key_value(context) or ""
+        for i in range(1050):
+            if i == 7:
+                yield None  # post_process drops it
+            updated = f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z"
+            if updated >= since:
+                yield {"id": i, "updated": updated}
+
+    def post_process(self, row: dict | None, context: dict | None = None) -> dict | None:
+        return row
+
+
+def _dated_run(lean: bool, capsys, state: dict | None = None) -> list[dict]:
+    class LeanTap(SeamTap):
+        name = "tap-lean-check"
+
+        def discover_streams(self) -> list[Stream]:
+            stream = Dated(tap=self)
+            stream.lean = lean
+            return [stream]
+
+    capsys.readouterr()
+    LeanTap(config={}, state=state).sync_all()
+    out = messages(capsys.readouterr().out)
+    for m in out:
+        m.pop("time_extracted", None)
+        for entry in m.get("value", {}).get("bookmarks", {}).values():
+            entry.pop("replication_key_signpost", None)
+    return out
+
+
+@pytest.mark.parametrize("state", [None, {"bookmarks": {"dated": {
+    "replication_key": "updated", "replication_key_value": "2025-01-01T00:01:00Z"}}}],
+    ids=["first-run", "from-state"])
+def test_the_lean_record_loop_emits_what_the_sdks_loop_emits(capsys, state):
+    Dated.loops.clear()
+    lean = _dated_run(True, capsys, state)
+    assert Dated.loops == ["lean"]
+    sdk = _dated_run(False, capsys, state)
+    assert Dated.loops == ["lean"]  # the second run went the SDK's way
+    assert lean == sdk
+    assert sum(m["type"] == "RECORD" for m in lean) == (1050 if state is None else 990)
+    assert sum(m["type"] == "STATE" for m in lean) >= 11  # every 100 records, and the last
+    assert lean[-1]["value"]["bookmarks"]["dated"]["replication_key_value"] \
+        == "2025-01-01T00:17:29Z"
+
+
+def test_the_lean_record_loop_leaves_a_record_limit_to_the_sdk(capsys):
+    """A dry run's record limit (ABORT_AT_RECORD_COUNT) is the SDK's loop's to apply: it
+    pauses the stream (a sorted one) after that many records."""
+    Dated.loops.clear()
+    Dated.ABORT_AT_RECORD_COUNT = 5
+    try:
+        with pytest.raises(AbortedSyncPausedException):
+            _dated_run(True, capsys)
+    finally:
+        Dated.ABORT_AT_RECORD_COUNT = None
+    assert Dated.loops == ["lean"]  # asked, and handed to the SDK's loop
+    assert sum(m["type"] == "RECORD" for m in messages(capsys.readouterr().out)) == 5
 
 
 def test_prepare_page_request_and_send(tap):

@@ -184,6 +184,10 @@ class BatchingParent(PipedriveStream):
         return iter(())  # children are synced per batch, from get_records
 
     @override
+    def children_per_record(self) -> bool:
+        return False
+
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         if not self.has_selected_descendents:
             yield from super().get_records(context)
