@@ -165,7 +165,8 @@ def settings() -> list[th.Property]:
         th.Property(
             "sdk_conformance", th.BooleanType, default=False,
             description="Also run the Singer SDK's own record pruning and type conformance "
-            "after the tap's (slower, same output: for diagnosing). The tap always makes "
-            "each value fit its schema and drops deselected properties itself.",
+            "after the tap's, in the SDK's own record loop (slower, same output: for "
+            "diagnosing). The tap always makes each value fit its schema and drops "
+            "deselected properties itself.",
         ),
     ]
