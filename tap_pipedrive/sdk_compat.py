@@ -98,16 +98,14 @@ class RESTStreamSeam(RESTStream[Any]):
         the SDK works out again for every record (the replication method, the state
         partition, child contexts, the limit check) is worked out once: ~5 % of the run's CPU.
         Anything else goes the SDK's own way."""
-        if (self.partitions is not None or not self.selected
-                or self.ABORT_AT_RECORD_COUNT is not None or self.children_per_record()
-                or (self.replication_method == REPLICATION_INCREMENTAL
-                    and not self.replication_key)):
-            yield from super()._sync_records(None)
+        incremental = self.replication_method == REPLICATION_INCREMENTAL
+        key = self.replication_key if incremental else None  # the bookmark's, if any
+        if (self.partitions is not None or not self.selected or (incremental and not key)
+                or self.ABORT_AT_RECORD_COUNT is not None or self.children_per_record()):
+            yield from super()._sync_records(None)  # (no key: the SDK's own error)
             return
         counter, timer = self.get_record_counter(), self.get_sync_timer()
         manager = self.state_manager
-        key = self.replication_key if self.replication_method == REPLICATION_INCREMENTAL \
-            else None
         every, written = self.STATE_MSG_FREQUENCY, 0
         with counter, timer:
             counter.with_context({})
