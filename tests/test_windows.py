@@ -137,14 +137,16 @@ def test_a_newest_page_that_cannot_be_read_leaves_one_chain(make_sandbox, tmp_pa
     assert len(warned) == 3 and not any("ranges from both ends" in m for m in caplog.messages)
 
 
-def test_a_record_edited_into_a_later_range_is_not_lost(make_sandbox, tmp_path, three_streams,
-                                                        capsys, monkeypatch):
+def test_a_record_edited_into_a_later_range_is_not_lost(make_sandbox, tmp_path, capsys,
+                                                        monkeypatch):
     """The worst case: once the newest page is read, records in the middle, not read yet,
     are edited (now their update_time is the run's, above that page). No chain of this run
     reads them, so every bookmark it writes must be older than the edit: the next run reads
-    them."""
+    them. (Deals alone: with streams before it, whether deals splits depends on when their
+    first pages come, see Budget.)"""
     sb = make_sandbox(records=1500, seed=52, burst_limit=0)
-    plain = sync(tmp_path, config(sb.url, **PLAIN), three_streams)
+    deals = catalog(tmp_path, ("deals",))
+    plain = sync(tmp_path, config(sb.url, **PLAIN), deals)
     order = plain.records["deals"]
     edited: list[int] = []
     split = windows.WindowedWalk._split
@@ -167,7 +169,7 @@ def test_a_record_edited_into_a_later_range_is_not_lost(make_sandbox, tmp_path, 
 
     monkeypatch.setattr(windows.WindowedWalk, "_split", edit_after_the_newest_page)
     monkeypatch.setattr(windows.WindowedWalk, "_fetch", fetch_once_edited)
-    first = run_in_process(sb.url, three_streams, capsys, max_parallel_requests=16)
+    first = run_in_process(sb.url, deals, capsys, max_parallel_requests=16)
     monkeypatch.undo()
     got = [m["record"] for m in first if m["type"] == "RECORD" and m["stream"] == "deals"]
     assert edited and not {r["id"] for r in got} & set(edited)  # the worst case happened
@@ -175,7 +177,7 @@ def test_a_record_edited_into_a_later_range_is_not_lost(make_sandbox, tmp_path, 
     edit_time = max(r["update_time"] for r in sb.data.records("deals") if r["id"] in edited)
     assert state["bookmarks"]["deals"]["replication_key_value"] < edit_time
 
-    second = sync(tmp_path, config(sb.url), three_streams, state=state)
+    second = sync(tmp_path, config(sb.url), deals, state=state)
     assert second.returncode == 0, second.stderr
     again = {r["id"]: r for r in second.records["deals"]}
     assert set(edited) <= set(again)
