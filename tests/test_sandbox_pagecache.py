@@ -38,3 +38,36 @@ def test_the_cache_stays_within_its_size():
             body(sb, "/api/v2/deals", limit=500, status="open,won,lost,deleted")
         assert sb.page_cache is not None
         assert 0 < sb.page_cache._size <= sb.page_cache.limit
+
+
+def test_kept_records_are_the_built_records_whatever_the_query():
+    """Records kept built (record_cache) serve the same bytes as building each, through any
+    query (time windows, both directions), and an edit is served at once."""
+    queries = (("/api/v2/deals", {"limit": 100, "status": "open,won,lost,deleted"}),
+               ("/api/v2/deals", {"limit": 100, "sort_by": "update_time",
+                                  "updated_since": "2024-01-01T00:00:00Z"}),
+               ("/api/v2/deals", {"limit": 100, "sort_by": "update_time",
+                                  "sort_direction": "desc"}),
+               ("/api/v2/persons", {"limit": 500}), ("/api/v1/users", {}))
+    with Sandbox(records=300, seed=3, burst_limit=0) as plain, \
+            Sandbox(records=300, seed=3, burst_limit=0, record_cache=1000) as kept:
+        for _ in range(2):  # built, then kept
+            for path, params in queries:
+                assert body(kept, path, **params) == body(plain, path, **params)
+        first = kept.data.records("deals")[0]
+        first["title"] = "changed by a caller"  # a copy: what is served stays
+        assert body(kept, *queries[0][:1], **queries[0][1]) == body(plain, queries[0][0],
+                                                                     **queries[0][1])
+        for sb in (plain, kept):
+            sb.data.touch("deals", [1, 2], "2030-01-01T00:00:00Z")
+        for path, params in queries[:3]:
+            assert body(kept, path, **params) == body(plain, path, **params)
+        assert b"(rev 2)" in body(kept, "/api/v2/deals", limit=100)
+
+
+def test_kept_records_stay_within_their_count():
+    with Sandbox(records=2000, seed=3, burst_limit=0, record_cache=300) as sb:
+        body(sb, "/api/v2/deals", limit=500, status="open,won,lost,deleted")
+        body(sb, "/api/v2/deals", limit=500, sort_by="update_time", sort_direction="desc")
+        table = sb.data._table("deals")
+        assert table.built is not None and len(table.built) == 300

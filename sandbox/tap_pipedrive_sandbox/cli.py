@@ -75,6 +75,10 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--page-cache-mb", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Keep answered pages up to so many MB and serve them again while the data "
               "is unchanged (for benchmarks on small machines); 0: off.")
+@click.option("--record-cache", default=0, show_default=True, type=click.IntRange(0),
+              metavar="N", help="Keep up to N records of each entity built and serve them "
+              "again, the same bytes, whatever the query (for benchmarks on small machines, "
+              "where building records bounds a parallel tap); 0: off.")
 @click.option("--replay", type=click.Path(exists=True, file_okay=False), default=None,
               help="Serve a capture (tap-pipedrive capture --out DIR) instead of generated "
               "data; requests not in it get 404.")
@@ -90,7 +94,8 @@ def sandbox(
     client_secret: str, token_ttl: int, burst_limit: int, daily_limit: int,
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
-    latency: float, page_cache_mb: float, replay: str | None, custom_field_suffix: str,
+    latency: float, page_cache_mb: float, record_cache: int, replay: str | None,
+    custom_field_suffix: str,
     drift: bool,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
@@ -100,7 +105,8 @@ def sandbox(
         burst_limit=burst_limit, daily_limit=daily_limit, daily_headers=daily_headers,
         ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
-        fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb, replay=replay,
+        fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb,
+        record_cache=record_cache, replay=replay,
         drift=drift,
     )
     name_custom_fields(sb.data, custom_field_suffix)

@@ -393,6 +393,7 @@ class Sandbox:
         latency: float = 0.0,
         odd_values: bool = False,
         page_cache_mb: float = 0,
+        record_cache: int = 0,
         replay: str | os.PathLike[str] | None = None,
         drift: bool = False,
     ) -> None:
@@ -405,7 +406,9 @@ class Sandbox:
         these exact paths fail (and count). latency: seconds added to every API call.
         odd_values: a share of records carries values that broke other connectors (odd.py).
         page_cache_mb: keep answered pages, up to so many MB, and serve them again while the
-        data is unchanged (pagecache.py; 0: build every page, the default). replay: a
+        data is unchanged (pagecache.py; 0: build every page, the default). record_cache:
+        keep up to so many records of each entity built (SandboxData.keep_built; 0: build
+        each record as it is served, the default). replay: a
         capture directory whose answers are served instead of generated data (replay.py).
         drift: answers wider and less regular than the spec, as real accounts' are (drift.py)."""
         check_loopback(host)
@@ -423,6 +426,7 @@ class Sandbox:
                              fault_after, fault_delay, fault_paths)
         self.latency = float(latency)
         self.page_cache = PageCache(page_cache_mb) if page_cache_mb > 0 else None
+        self.data.keep_built(int(record_cache))
         self.replay = Replay.load(replay) if replay is not None else None
         self._requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=REQUEST_LOG_SIZE)  # a ring: a long-running sandbox keeps the newest
