@@ -73,6 +73,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from tap_pipedrive.token_costs import cost_of
 
 from . import admin, api
@@ -103,8 +105,18 @@ def check_loopback(host: str) -> None:
 JSON = "application/json; charset=utf-8"
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def _encode(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact JSON, UTF-8 as it is (what Pipedrive sends). msgspec writes a page ~4 times
+    faster than the standard library, the same bytes but for exponents (`1e16`, not
+    `1e+16`, the same number); what it cannot write (an integer beyond 64 bits) the
+    standard library does."""
+    try:
+        return _ENCODER.encode(doc)
+    except (TypeError, ValueError, OverflowError):
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 MAX_BODY = 1 << 20  # bytes; admin and OAuth bodies are small
