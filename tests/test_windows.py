@@ -4,6 +4,7 @@ on the way resumes without loss."""
 
 from __future__ import annotations
 
+import bisect
 import random
 import signal
 import threading
@@ -15,6 +16,7 @@ from test_fast_path import PLAIN, messages
 
 from tap_pipedrive import windows
 from tap_pipedrive.tap import TapPipedrive
+from tap_pipedrive_sandbox.data import SandboxData
 
 STREAMS = ("deals", "persons", "activities")
 WINDOWED = {"max_parallel_requests": 4, "window_overhead_percent": 100, "progress_interval": 0}
@@ -344,6 +346,20 @@ def test_edges_split_the_estimated_records_evenly():
     assert all(abs(c - t) <= 2 for c, t in zip(cuts, (33_500, 67_000), strict=True))
     growing = windows.Spread(0, 999, 500, 99_500, 99_599)  # ten times denser at the end
     assert growing.edges(2)[0] > 100_500 / 2  # the later half is shorter
+
+
+def test_a_growing_account_is_estimated_from_its_first_and_newest_pages():
+    """50,000 deals of the sandbox, whose activity grows late, as an account's does: from
+    its first and newest pages alone, two ranges of about 50 pages each, and four of about
+    25 (placed as the density grew linearly: ranges of 43 and 58 pages). The count errs
+    high, as the credit was measured with (132 pages)."""
+    times = sorted(SandboxData(records=50_000, seed=1).world.update_times("deals")[1:])
+    spread = windows.Spread(times[0], times[499], 500, times[-500], times[-1])
+    assert 100 < spread.pages < 140
+    for count in (2, 4):
+        below = [bisect.bisect_left(times, cut) for cut in spread.edges(count)]
+        assert len(below) == count - 1
+        assert all(abs(b - 50_000 * i / count) < 2_000 for i, b in enumerate(below, 1)), below
 
 
 def test_two_percent_of_a_hundred_pages_buys_two_ranges_in_all():
