@@ -81,7 +81,6 @@ class Figures:
     calls: list[dict]
     served_cpu: float = 0.0  # the sandbox's CPU seconds while it ran
 
-
     def row(self) -> str:
         per = self.cpu / self.records * 1e6 if self.records else 0.0
         rate = self.records / self.wall if self.wall else 0.0

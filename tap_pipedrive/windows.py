@@ -229,7 +229,8 @@ class Spread:
         new = newest_records / max(high - low, 1.0)
         self.slope = (new - self.old) / (2 * self.gap) if self.gap else 0.0
         self.rate = math.log(new / self.old) / self.gap if self.gap else 0.0  # the shape's
-        self.total = self.before(low) + newest_records
+        self.middle = self.before(low) - records  # records between the two pages
+        self.total = records + self.middle + newest_records
 
     @property
     def pages(self) -> float:
@@ -247,11 +248,11 @@ class Spread:
         growth = self.rate * self.gap
         share = x / self.gap if abs(growth) < 1e-9 else (
             math.expm1(self.rate * x) / math.expm1(growth))
-        return self.records + (self.before(self.low) - self.records) * share
+        return self.records + self.middle * share
 
     def halfway(self) -> int:
         """The second that halves the records between the two pages."""
-        return self._second(self.records + (self.before(self.low) - self.records) / 2)
+        return self._second(self.records + self.middle / 2)
 
     def _second(self, target: float) -> int:
         """The first second after `last` with `target` records below it (`placed`)."""

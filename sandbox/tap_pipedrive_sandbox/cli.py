@@ -95,8 +95,7 @@ def sandbox(
     daily_headers: bool, ratelimit_headers: bool, fault_rate: float, fault_kinds: str,
     fault_seed: int | None, fault_after: int, fault_delay: float, fault_paths: str,
     latency: float, page_cache_mb: float, record_cache: int, replay: str | None,
-    custom_field_suffix: str,
-    drift: bool,
+    custom_field_suffix: str, drift: bool,
 ) -> None:
     """Serve a Pipedrive-compatible API with generated data until Ctrl-C."""
     sb = Sandbox(
@@ -106,8 +105,7 @@ def sandbox(
         ratelimit_headers=ratelimit_headers, fault_rate=fault_rate, fault_kinds=fault_kinds,
         fault_seed=fault_seed, fault_after=fault_after, fault_delay=fault_delay,
         fault_paths=fault_paths, latency=latency, page_cache_mb=page_cache_mb,
-        record_cache=record_cache, replay=replay,
-        drift=drift,
+        record_cache=record_cache, replay=replay, drift=drift,
     )
     name_custom_fields(sb.data, custom_field_suffix)
     try:
